@@ -108,6 +108,8 @@ struct Overrides {
     id_of_type: BTreeMap<String, String>,
     /// Properties made optional although the spec requires them ("Type.field").
     not_required: BTreeSet<String>,
+    /// Optional properties the spec forgot, by Rust type name.
+    add_properties: BTreeMap<String, Map<String, Value>>,
 }
 
 impl Overrides {
@@ -141,6 +143,15 @@ impl Overrides {
             id_fields: map("id_fields")?,
             id_of_type: map("id_of_type")?,
             not_required: set("not_required"),
+            add_properties: v
+                .get("add_properties")
+                .and_then(Value::as_object)
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| v.as_object().map(|m| (k.clone(), m.clone())))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -185,6 +196,10 @@ enum Kind {
     Array,
     Object,
 }
+
+/// A variant of a tagged union: its name, its `type` value, an optional second discriminating
+/// property and value, and its payload type.
+type TagVariant = (String, String, Option<(String, String)>, Ty);
 
 struct Lowered {
     ty: Ty,
@@ -786,11 +801,16 @@ impl<'a> Gen<'a> {
             return Ok(());
         }
         self.in_progress.insert(format!("struct:{name}"));
-        let props = schema
+        let mut props = schema
             .get("properties")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        if let Some(extra) = self.ov.add_properties.get(name) {
+            for (k, v) in extra {
+                props.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
         let required: BTreeSet<String> = schema
             .get("required")
             .and_then(Value::as_array)
@@ -933,7 +953,7 @@ impl<'a> Gen<'a> {
             })?;
             second.insert(i, f);
         }
-        let mut variants: Vec<(String, String, Option<(String, String)>, Ty)> = Vec::new();
+        let mut variants: Vec<TagVariant> = Vec::new();
         for (i, b) in bs.iter().enumerate() {
             let mut vn = pascal(&tags[i]);
             if let Some((_, v)) = second.get(&i) {
@@ -1095,7 +1115,7 @@ fn kind_word(k: Kind) -> &'static str {
     }
 }
 
-fn tag_dispatch(name: &str, variants: &[(String, String, Option<(String, String)>, Ty)]) -> String {
+fn tag_dispatch(name: &str, variants: &[TagVariant]) -> String {
     let mut c = String::new();
     c.push_str("let tag = match value.get(\"type\") { Some(serde_json::Value::String(t)) => t.as_str(), Some(_) => return Err(serde::de::Error::custom(\"`type` must be a string\")), None => return Err(serde::de::Error::missing_field(\"type\")) };\n");
     c.push_str("let parsed = match tag {\n");

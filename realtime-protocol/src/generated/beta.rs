@@ -4098,6 +4098,9 @@ pub struct ConversationItemInputAudioTranscriptionDelta {
     /// The log probabilities of the transcription.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Vec<LogProbProperties>>,
+    /// Random characters the service may add to normalize payload sizes (a mitigation against side channels). The spec's own example carries it; its schema omits it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obfuscation: Option<String>,
 }
 impl ConversationItemInputAudioTranscriptionDelta {
     /// Sets [`Self::event_id`].
@@ -4123,6 +4126,11 @@ impl ConversationItemInputAudioTranscriptionDelta {
     /// Sets [`Self::logprobs`].
     pub fn with_logprobs(mut self, value: impl Into<Vec<LogProbProperties>>) -> Self {
         self.logprobs = Some(value.into());
+        self
+    }
+    /// Sets [`Self::obfuscation`].
+    pub fn with_obfuscation(mut self, value: impl Into<String>) -> Self {
+        self.obfuscation = Some(value.into());
         self
     }
 }
@@ -6290,6 +6298,9 @@ pub struct Session {
     /// given model. Defaults to `inf`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_output_tokens: Option<MaxResponseOutputTokens>,
+    /// The object type, `realtime.session`. The beta spec's examples carry it; its schema omits it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
 }
 impl Session {
     /// Sets [`Self::id`].
@@ -6390,6 +6401,11 @@ impl Session {
         value: impl Into<MaxResponseOutputTokens>,
     ) -> Self {
         self.max_response_output_tokens = Some(value.into());
+        self
+    }
+    /// Sets [`Self::object`].
+    pub fn with_object(mut self, value: impl Into<String>) -> Self {
+        self.object = Some(value.into());
         self
     }
 }

@@ -7222,6 +7222,9 @@ pub struct ConversationItemInputAudioTranscriptionDelta {
     pub delta: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Vec<LogProbProperties>>,
+    /// Random characters the service may add to normalize payload sizes (a mitigation against side channels). The spec's own example carries it; its schema omits it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obfuscation: Option<String>,
 }
 impl ConversationItemInputAudioTranscriptionDelta {
     /// Sets [`Self::event_id`].
@@ -7247,6 +7250,11 @@ impl ConversationItemInputAudioTranscriptionDelta {
     /// Sets [`Self::logprobs`].
     pub fn with_logprobs(mut self, value: impl Into<Vec<LogProbProperties>>) -> Self {
         self.logprobs = Some(value.into());
+        self
+    }
+    /// Sets [`Self::obfuscation`].
+    pub fn with_obfuscation(mut self, value: impl Into<String>) -> Self {
+        self.obfuscation = Some(value.into());
         self
     }
 }
@@ -7529,6 +7537,9 @@ pub struct InputAudioBufferDtmfEventReceived {
     pub event: String,
     /// UTC Unix Timestamp when DTMF Event was received by server.
     pub received_at: i64,
+    /// The unique ID of the server event. The spec omits it; the service sends it like on every other server event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<crate::ids::EventId>,
 }
 impl InputAudioBufferDtmfEventReceived {
     /// Sets [`Self::event`].
@@ -7539,6 +7550,11 @@ impl InputAudioBufferDtmfEventReceived {
     /// Sets [`Self::received_at`].
     pub fn with_received_at(mut self, value: impl Into<i64>) -> Self {
         self.received_at = value.into();
+        self
+    }
+    /// Sets [`Self::event_id`].
+    pub fn with_event_id(mut self, value: impl Into<crate::ids::EventId>) -> Self {
+        self.event_id = Some(value.into());
         self
     }
 }

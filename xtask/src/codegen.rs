@@ -971,6 +971,13 @@ impl<'a> Gen<'a> {
             };
             variants.push((vn, tags[i].clone(), second.get(&i).cloned(), ty));
         }
+        let largest = variants
+            .iter()
+            .map(|v| estimate(&v.3, false, &self.sizes))
+            .max()
+            .unwrap_or(0)
+            .max(32);
+        self.sizes.insert(name.to_owned(), largest + 8);
         let mut c = String::new();
         c.push_str(&doc(desc));
         c.push_str("///\n/// Told apart by `type`; a `type` this version does not know is kept in `Unknown`.\n");

@@ -238,7 +238,7 @@ pub enum ServerEvent {
     ConversationItemDeleted(ConversationItemDeleted),
     /// `conversation.item.input_audio_transcription.completed`
     ConversationItemInputAudioTranscriptionCompleted(
-        ConversationItemInputAudioTranscriptionCompleted,
+        Box<ConversationItemInputAudioTranscriptionCompleted>,
     ),
     /// `conversation.item.input_audio_transcription.delta`
     ConversationItemInputAudioTranscriptionDelta(
@@ -414,7 +414,9 @@ impl ServerEvent {
                 }
                 "conversation.item.input_audio_transcription.completed" => {
                     serde_json::from_str(raw)
-                        .map(Self::ConversationItemInputAudioTranscriptionCompleted)
+                        .map(|v| Self::ConversationItemInputAudioTranscriptionCompleted(
+                            Box::new(v),
+                        ))
                 }
                 "conversation.item.input_audio_transcription.delta" => {
                     serde_json::from_str(raw)
@@ -534,7 +536,7 @@ impl serde::Serialize for ServerEvent {
             Self::ConversationItemInputAudioTranscriptionCompleted(v) => {
                 crate::codec::serialize_tagged(
                     "conversation.item.input_audio_transcription.completed",
-                    v,
+                    &**v,
                     s,
                 )
             }
@@ -663,7 +665,7 @@ impl From<ConversationItemDeleted> for ServerEvent {
 }
 impl From<ConversationItemInputAudioTranscriptionCompleted> for ServerEvent {
     fn from(v: ConversationItemInputAudioTranscriptionCompleted) -> Self {
-        Self::ConversationItemInputAudioTranscriptionCompleted(v)
+        Self::ConversationItemInputAudioTranscriptionCompleted(Box::new(v))
     }
 }
 impl From<ConversationItemInputAudioTranscriptionDelta> for ServerEvent {

@@ -13,7 +13,7 @@
 #[non_exhaustive]
 pub enum ClientEvent {
     /// `conversation.item.create`
-    ConversationItemCreate(ConversationItemCreate),
+    ConversationItemCreate(Box<ConversationItemCreate>),
     /// `conversation.item.delete`
     ConversationItemDelete(ConversationItemDelete),
     /// `conversation.item.retrieve`
@@ -33,7 +33,7 @@ pub enum ClientEvent {
     /// `response.create`
     ResponseCreate(Box<ResponseCreate>),
     /// `session.update`
-    SessionUpdate(SessionUpdate),
+    SessionUpdate(Box<SessionUpdate>),
     /// An event type this version does not know, with its raw JSON.
     Unknown(crate::UnknownEvent),
 }
@@ -77,7 +77,8 @@ impl ClientEvent {
         Some(
             match kind {
                 "conversation.item.create" => {
-                    serde_json::from_str(raw).map(Self::ConversationItemCreate)
+                    serde_json::from_str(raw)
+                        .map(|v| Self::ConversationItemCreate(Box::new(v)))
                 }
                 "conversation.item.delete" => {
                     serde_json::from_str(raw).map(Self::ConversationItemDelete)
@@ -104,7 +105,9 @@ impl ClientEvent {
                 "response.create" => {
                     serde_json::from_str(raw).map(|v| Self::ResponseCreate(Box::new(v)))
                 }
-                "session.update" => serde_json::from_str(raw).map(Self::SessionUpdate),
+                "session.update" => {
+                    serde_json::from_str(raw).map(|v| Self::SessionUpdate(Box::new(v)))
+                }
                 _ => return None,
             },
         )
@@ -114,7 +117,7 @@ impl serde::Serialize for ClientEvent {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Self::ConversationItemCreate(v) => {
-                crate::codec::serialize_tagged("conversation.item.create", v, s)
+                crate::codec::serialize_tagged("conversation.item.create", &**v, s)
             }
             Self::ConversationItemDelete(v) => {
                 crate::codec::serialize_tagged("conversation.item.delete", v, s)
@@ -144,7 +147,7 @@ impl serde::Serialize for ClientEvent {
                 crate::codec::serialize_tagged("response.create", &**v, s)
             }
             Self::SessionUpdate(v) => {
-                crate::codec::serialize_tagged("session.update", v, s)
+                crate::codec::serialize_tagged("session.update", &**v, s)
             }
             Self::Unknown(u) => u.serialize(s),
         }
@@ -152,7 +155,7 @@ impl serde::Serialize for ClientEvent {
 }
 impl From<ConversationItemCreate> for ClientEvent {
     fn from(v: ConversationItemCreate) -> Self {
-        Self::ConversationItemCreate(v)
+        Self::ConversationItemCreate(Box::new(v))
     }
 }
 impl From<ConversationItemDelete> for ClientEvent {
@@ -202,7 +205,7 @@ impl From<ResponseCreate> for ClientEvent {
 }
 impl From<SessionUpdate> for ClientEvent {
     fn from(v: SessionUpdate) -> Self {
-        Self::SessionUpdate(v)
+        Self::SessionUpdate(Box::new(v))
     }
 }
 /// Every event the server sends in the ga dialect, plus `Unknown` for types this version does not know.
@@ -214,16 +217,16 @@ pub enum ServerEvent {
     /// `conversation.created`
     ConversationCreated(ConversationCreated),
     /// `conversation.item.added`
-    ConversationItemAdded(ConversationItemAdded),
+    ConversationItemAdded(Box<ConversationItemAdded>),
     /// `conversation.item.created`
-    ConversationItemCreated(ConversationItemCreated),
+    ConversationItemCreated(Box<ConversationItemCreated>),
     /// `conversation.item.deleted`
     ConversationItemDeleted(ConversationItemDeleted),
     /// `conversation.item.done`
-    ConversationItemDone(ConversationItemDone),
+    ConversationItemDone(Box<ConversationItemDone>),
     /// `conversation.item.input_audio_transcription.completed`
     ConversationItemInputAudioTranscriptionCompleted(
-        ConversationItemInputAudioTranscriptionCompleted,
+        Box<ConversationItemInputAudioTranscriptionCompleted>,
     ),
     /// `conversation.item.input_audio_transcription.delta`
     ConversationItemInputAudioTranscriptionDelta(
@@ -238,7 +241,7 @@ pub enum ServerEvent {
         ConversationItemInputAudioTranscriptionSegment,
     ),
     /// `conversation.item.retrieved`
-    ConversationItemRetrieved(ConversationItemRetrieved),
+    ConversationItemRetrieved(Box<ConversationItemRetrieved>),
     /// `conversation.item.truncated`
     ConversationItemTruncated(ConversationItemTruncated),
     /// `error`
@@ -300,17 +303,17 @@ pub enum ServerEvent {
     /// `response.output_audio_transcript.done`
     ResponseOutputAudioTranscriptDone(ResponseOutputAudioTranscriptDone),
     /// `response.output_item.added`
-    ResponseOutputItemAdded(ResponseOutputItemAdded),
+    ResponseOutputItemAdded(Box<ResponseOutputItemAdded>),
     /// `response.output_item.done`
-    ResponseOutputItemDone(ResponseOutputItemDone),
+    ResponseOutputItemDone(Box<ResponseOutputItemDone>),
     /// `response.output_text.delta`
     ResponseOutputTextDelta(ResponseOutputTextDelta),
     /// `response.output_text.done`
     ResponseOutputTextDone(ResponseOutputTextDone),
     /// `session.created`
-    SessionCreated(SessionCreated),
+    SessionCreated(Box<SessionCreated>),
     /// `session.updated`
-    SessionUpdated(SessionUpdated),
+    SessionUpdated(Box<SessionUpdated>),
     /// An event type this version does not know, with its raw JSON.
     Unknown(crate::UnknownEvent),
 }
@@ -447,20 +450,25 @@ impl ServerEvent {
                     serde_json::from_str(raw).map(Self::ConversationCreated)
                 }
                 "conversation.item.added" => {
-                    serde_json::from_str(raw).map(Self::ConversationItemAdded)
+                    serde_json::from_str(raw)
+                        .map(|v| Self::ConversationItemAdded(Box::new(v)))
                 }
                 "conversation.item.created" => {
-                    serde_json::from_str(raw).map(Self::ConversationItemCreated)
+                    serde_json::from_str(raw)
+                        .map(|v| Self::ConversationItemCreated(Box::new(v)))
                 }
                 "conversation.item.deleted" => {
                     serde_json::from_str(raw).map(Self::ConversationItemDeleted)
                 }
                 "conversation.item.done" => {
-                    serde_json::from_str(raw).map(Self::ConversationItemDone)
+                    serde_json::from_str(raw)
+                        .map(|v| Self::ConversationItemDone(Box::new(v)))
                 }
                 "conversation.item.input_audio_transcription.completed" => {
                     serde_json::from_str(raw)
-                        .map(Self::ConversationItemInputAudioTranscriptionCompleted)
+                        .map(|v| Self::ConversationItemInputAudioTranscriptionCompleted(
+                            Box::new(v),
+                        ))
                 }
                 "conversation.item.input_audio_transcription.delta" => {
                     serde_json::from_str(raw)
@@ -475,7 +483,8 @@ impl ServerEvent {
                         .map(Self::ConversationItemInputAudioTranscriptionSegment)
                 }
                 "conversation.item.retrieved" => {
-                    serde_json::from_str(raw).map(Self::ConversationItemRetrieved)
+                    serde_json::from_str(raw)
+                        .map(|v| Self::ConversationItemRetrieved(Box::new(v)))
                 }
                 "conversation.item.truncated" => {
                     serde_json::from_str(raw).map(Self::ConversationItemTruncated)
@@ -573,10 +582,12 @@ impl ServerEvent {
                         .map(Self::ResponseOutputAudioTranscriptDone)
                 }
                 "response.output_item.added" => {
-                    serde_json::from_str(raw).map(Self::ResponseOutputItemAdded)
+                    serde_json::from_str(raw)
+                        .map(|v| Self::ResponseOutputItemAdded(Box::new(v)))
                 }
                 "response.output_item.done" => {
-                    serde_json::from_str(raw).map(Self::ResponseOutputItemDone)
+                    serde_json::from_str(raw)
+                        .map(|v| Self::ResponseOutputItemDone(Box::new(v)))
                 }
                 "response.output_text.delta" => {
                     serde_json::from_str(raw).map(Self::ResponseOutputTextDelta)
@@ -584,8 +595,12 @@ impl ServerEvent {
                 "response.output_text.done" => {
                     serde_json::from_str(raw).map(Self::ResponseOutputTextDone)
                 }
-                "session.created" => serde_json::from_str(raw).map(Self::SessionCreated),
-                "session.updated" => serde_json::from_str(raw).map(Self::SessionUpdated),
+                "session.created" => {
+                    serde_json::from_str(raw).map(|v| Self::SessionCreated(Box::new(v)))
+                }
+                "session.updated" => {
+                    serde_json::from_str(raw).map(|v| Self::SessionUpdated(Box::new(v)))
+                }
                 _ => return None,
             },
         )
@@ -598,21 +613,21 @@ impl serde::Serialize for ServerEvent {
                 crate::codec::serialize_tagged("conversation.created", v, s)
             }
             Self::ConversationItemAdded(v) => {
-                crate::codec::serialize_tagged("conversation.item.added", v, s)
+                crate::codec::serialize_tagged("conversation.item.added", &**v, s)
             }
             Self::ConversationItemCreated(v) => {
-                crate::codec::serialize_tagged("conversation.item.created", v, s)
+                crate::codec::serialize_tagged("conversation.item.created", &**v, s)
             }
             Self::ConversationItemDeleted(v) => {
                 crate::codec::serialize_tagged("conversation.item.deleted", v, s)
             }
             Self::ConversationItemDone(v) => {
-                crate::codec::serialize_tagged("conversation.item.done", v, s)
+                crate::codec::serialize_tagged("conversation.item.done", &**v, s)
             }
             Self::ConversationItemInputAudioTranscriptionCompleted(v) => {
                 crate::codec::serialize_tagged(
                     "conversation.item.input_audio_transcription.completed",
-                    v,
+                    &**v,
                     s,
                 )
             }
@@ -638,7 +653,7 @@ impl serde::Serialize for ServerEvent {
                 )
             }
             Self::ConversationItemRetrieved(v) => {
-                crate::codec::serialize_tagged("conversation.item.retrieved", v, s)
+                crate::codec::serialize_tagged("conversation.item.retrieved", &**v, s)
             }
             Self::ConversationItemTruncated(v) => {
                 crate::codec::serialize_tagged("conversation.item.truncated", v, s)
@@ -753,10 +768,10 @@ impl serde::Serialize for ServerEvent {
                 )
             }
             Self::ResponseOutputItemAdded(v) => {
-                crate::codec::serialize_tagged("response.output_item.added", v, s)
+                crate::codec::serialize_tagged("response.output_item.added", &**v, s)
             }
             Self::ResponseOutputItemDone(v) => {
-                crate::codec::serialize_tagged("response.output_item.done", v, s)
+                crate::codec::serialize_tagged("response.output_item.done", &**v, s)
             }
             Self::ResponseOutputTextDelta(v) => {
                 crate::codec::serialize_tagged("response.output_text.delta", v, s)
@@ -765,10 +780,10 @@ impl serde::Serialize for ServerEvent {
                 crate::codec::serialize_tagged("response.output_text.done", v, s)
             }
             Self::SessionCreated(v) => {
-                crate::codec::serialize_tagged("session.created", v, s)
+                crate::codec::serialize_tagged("session.created", &**v, s)
             }
             Self::SessionUpdated(v) => {
-                crate::codec::serialize_tagged("session.updated", v, s)
+                crate::codec::serialize_tagged("session.updated", &**v, s)
             }
             Self::Unknown(u) => u.serialize(s),
         }
@@ -781,12 +796,12 @@ impl From<ConversationCreated> for ServerEvent {
 }
 impl From<ConversationItemAdded> for ServerEvent {
     fn from(v: ConversationItemAdded) -> Self {
-        Self::ConversationItemAdded(v)
+        Self::ConversationItemAdded(Box::new(v))
     }
 }
 impl From<ConversationItemCreated> for ServerEvent {
     fn from(v: ConversationItemCreated) -> Self {
-        Self::ConversationItemCreated(v)
+        Self::ConversationItemCreated(Box::new(v))
     }
 }
 impl From<ConversationItemDeleted> for ServerEvent {
@@ -796,12 +811,12 @@ impl From<ConversationItemDeleted> for ServerEvent {
 }
 impl From<ConversationItemDone> for ServerEvent {
     fn from(v: ConversationItemDone) -> Self {
-        Self::ConversationItemDone(v)
+        Self::ConversationItemDone(Box::new(v))
     }
 }
 impl From<ConversationItemInputAudioTranscriptionCompleted> for ServerEvent {
     fn from(v: ConversationItemInputAudioTranscriptionCompleted) -> Self {
-        Self::ConversationItemInputAudioTranscriptionCompleted(v)
+        Self::ConversationItemInputAudioTranscriptionCompleted(Box::new(v))
     }
 }
 impl From<ConversationItemInputAudioTranscriptionDelta> for ServerEvent {
@@ -821,7 +836,7 @@ impl From<ConversationItemInputAudioTranscriptionSegment> for ServerEvent {
 }
 impl From<ConversationItemRetrieved> for ServerEvent {
     fn from(v: ConversationItemRetrieved) -> Self {
-        Self::ConversationItemRetrieved(v)
+        Self::ConversationItemRetrieved(Box::new(v))
     }
 }
 impl From<ConversationItemTruncated> for ServerEvent {
@@ -976,12 +991,12 @@ impl From<ResponseOutputAudioTranscriptDone> for ServerEvent {
 }
 impl From<ResponseOutputItemAdded> for ServerEvent {
     fn from(v: ResponseOutputItemAdded) -> Self {
-        Self::ResponseOutputItemAdded(v)
+        Self::ResponseOutputItemAdded(Box::new(v))
     }
 }
 impl From<ResponseOutputItemDone> for ServerEvent {
     fn from(v: ResponseOutputItemDone) -> Self {
-        Self::ResponseOutputItemDone(v)
+        Self::ResponseOutputItemDone(Box::new(v))
     }
 }
 impl From<ResponseOutputTextDelta> for ServerEvent {
@@ -996,12 +1011,12 @@ impl From<ResponseOutputTextDone> for ServerEvent {
 }
 impl From<SessionCreated> for ServerEvent {
     fn from(v: SessionCreated) -> Self {
-        Self::SessionCreated(v)
+        Self::SessionCreated(Box::new(v))
     }
 }
 impl From<SessionUpdated> for ServerEvent {
     fn from(v: SessionUpdated) -> Self {
-        Self::SessionUpdated(v)
+        Self::SessionUpdated(Box::new(v))
     }
 }
 /// Identifier for the API object being returned - always `realtime.item`. Optional when creating a new item.

@@ -1,0 +1,55 @@
+//! A local fake of the OpenAI Realtime API, for tests, offline examples and your own tests.
+//!
+//! [`FakeRealtimeServer`] listens on `127.0.0.1`, speaks **GA** or **beta** per connection
+//! (chosen like the service: the `OpenAI-Beta: realtime=v1` header means beta), checks the API
+//! key in the handshake, keeps the session, the conversation and the input audio buffer, and
+//! answers each client event as the service does, errors included. What the "model" says comes
+//! from a [`Responder`]: [`Echo`], [`Scripted`], [`ToolCaller`] or your own.
+//!
+//! Tests can inspect every client event the server received ([`ConnectionHandle`]), inject
+//! server-VAD events, and inject faults: dropped sockets, malformed or unknown events, huge
+//! frames, stalls, close codes, unanswered pings.
+//!
+//! It does not recognize speech (committed audio gets a configured transcript), does not run
+//! a model, and does not implement WebRTC, SIP or the REST endpoints.
+//!
+//! ```
+//! use realtime_testkit::{FakeRealtimeServer, FakeServerConfig, ResponsePlan, Scripted};
+//! use futures_util::{SinkExt, StreamExt};
+//! use std::time::Duration;
+//! use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = FakeServerConfig::default().with_responder(Scripted::new([ResponsePlan::text("Hi!")]));
+//! let server = FakeRealtimeServer::start(config).await?;
+//! let mut request = server.url().into_client_request()?;
+//! request.headers_mut().insert("Authorization", "Bearer sk-test".parse()?);
+//! let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+//! ws.send(Message::text(r#"{"type":"response.create"}"#)).await?;
+//! let conn = server.next_connection(Duration::from_secs(5)).await.ok_or("no connection")?;
+//! let sent = conn.next_client_event(Duration::from_secs(5)).await.ok_or("nothing received")?;
+//! assert_eq!(sent.event_type(), "response.create");
+//! while let Some(Ok(Message::Text(frame))) = ws.next().await {
+//!     if frame.contains(r#""type":"response.done""#) { break; }
+//! }
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod config;
+mod connection;
+mod ids;
+mod model;
+mod responder;
+mod server;
+
+pub use config::{Auth, Clock, FakeServerConfig, Fault, Pacing};
+pub use connection::{ConnectionHandle, HandshakeInfo, ReceivedEvent};
+pub use model::{Item, ItemKind, Part, Role};
+pub use responder::{
+    tone, tone_for_text, Echo, FnResponder, Responder, ResponseContext, ResponsePart, ResponsePlan,
+    Scripted, ToolCaller,
+};
+pub use server::FakeRealtimeServer;

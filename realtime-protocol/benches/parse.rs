@@ -1,5 +1,5 @@
 //! `cargo bench -p realtime-protocol`: the per-event decode cost on the hot path.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use realtime_protocol::{audio, beta, ga};

@@ -1,0 +1,459 @@
+//! [`ConnectionBuilder`]: everything about how a connection is opened.
+
+use crate::auth::{ApiKey, Auth, AuthHeader};
+use crate::connection::RealtimeConnection;
+use crate::error::{Result, TransportError};
+use realtime_protocol::{Dialect, Protocol};
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// OpenAI's Realtime endpoint.
+pub const DEFAULT_ENDPOINT: &str = "wss://api.openai.com/v1/realtime";
+/// The model of a GA connection unless one is set.
+pub const DEFAULT_MODEL: &str = "gpt-realtime";
+/// The model of a beta connection unless one is set.
+pub const DEFAULT_BETA_MODEL: &str = "gpt-4o-realtime-preview";
+/// Deadline for DNS and TCP (and TLS), unless set.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline for the TLS and WebSocket handshakes, unless set.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline for the close handshake, unless set.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest message accepted, unless set: 64 MiB (a `session.updated` with many tools, or a long
+/// audio item, can be large).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+/// Largest frame accepted, unless set: 16 MiB.
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
+/// How often a ping is sent, unless set.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// How long to wait for an answer to a ping, unless set.
+pub const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events that may wait to be written, unless set. When the queue is full, `send` waits.
+pub const DEFAULT_SEND_QUEUE: usize = 256;
+/// Frames read ahead of the consumer, unless set. When the queue is full the connection stops
+/// reading, and TCP pushes back on the server.
+pub const DEFAULT_RECEIVE_QUEUE: usize = 256;
+
+/// Which TLS implementation `wss://` uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsBackend {
+    /// rustls with the `ring` provider and the Mozilla (webpki) roots. The default.
+    #[default]
+    Rustls,
+    /// The platform's TLS, with the `native-tls` feature.
+    #[cfg(feature = "native-tls")]
+    Native,
+}
+
+/// Azure OpenAI: the resource, the deployment and (for the beta API) the API version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Azure {
+    pub(crate) resource: String,
+    pub(crate) deployment: String,
+    pub(crate) api_version: Option<String>,
+}
+
+/// Builds and opens a [`RealtimeConnection`]. Cheap to clone: a reconnect reuses it.
+///
+/// ```no_run
+/// use realtime_transport::{Auth, RealtimeConnection};
+/// use realtime_protocol::{ga::ClientEvent, Ga};
+///
+/// # async fn run() -> realtime_transport::Result<()> {
+/// let conn = RealtimeConnection::<Ga>::builder()
+///     .model("gpt-realtime")
+///     .auth(Auth::api_key("sk-..."))
+///     .connect()
+///     .await?;
+/// let (sender, mut events) = conn.split();
+/// sender.send(&ClientEvent::user_text("Hello!")).await?;
+/// # Ok(()) }
+/// ```
+pub struct ConnectionBuilder<P> {
+    pub(crate) endpoint: String,
+    pub(crate) model: Option<String>,
+    pub(crate) sip_call_id: Option<String>,
+    pub(crate) azure: Option<Azure>,
+    pub(crate) auth: Auth,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) user_agent: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_frame_size: usize,
+    pub(crate) ping_interval: Option<Duration>,
+    pub(crate) pong_timeout: Duration,
+    pub(crate) send_queue: usize,
+    pub(crate) receive_queue: usize,
+    pub(crate) tls: TlsBackend,
+    pub(crate) root_certificates: Vec<Vec<u8>>,
+    _protocol: PhantomData<fn() -> P>,
+}
+
+impl<P> Clone for ConnectionBuilder<P> {
+    fn clone(&self) -> Self {
+        Self {
+            endpoint: self.endpoint.clone(),
+            model: self.model.clone(),
+            sip_call_id: self.sip_call_id.clone(),
+            azure: self.azure.clone(),
+            auth: self.auth.clone(),
+            headers: self.headers.clone(),
+            user_agent: self.user_agent.clone(),
+            connect_timeout: self.connect_timeout,
+            handshake_timeout: self.handshake_timeout,
+            close_timeout: self.close_timeout,
+            max_message_size: self.max_message_size,
+            max_frame_size: self.max_frame_size,
+            ping_interval: self.ping_interval,
+            pong_timeout: self.pong_timeout,
+            send_queue: self.send_queue,
+            receive_queue: self.receive_queue,
+            tls: self.tls,
+            root_certificates: self.root_certificates.clone(),
+            _protocol: PhantomData,
+        }
+    }
+}
+
+impl<P: Protocol> fmt::Debug for ConnectionBuilder<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("ConnectionBuilder")
+            .field("dialect", &P::DIALECT)
+            .field("endpoint", &self.endpoint)
+            .field("model", &self.model)
+            .field("sip_call_id", &self.sip_call_id)
+            .field("azure", &self.azure)
+            .field("auth", &self.auth)
+            .field("extra_headers", &header_names)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("ping_interval", &self.ping_interval)
+            .field("pong_timeout", &self.pong_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Protocol> Default for ConnectionBuilder<P> {
+    fn default() -> Self {
+        Self {
+            endpoint: DEFAULT_ENDPOINT.to_owned(),
+            model: None,
+            sip_call_id: None,
+            azure: None,
+            auth: Auth::default(),
+            headers: Vec::new(),
+            user_agent: format!("realtime-rs/{} (rust)", env!("CARGO_PKG_VERSION")),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            ping_interval: Some(DEFAULT_PING_INTERVAL),
+            pong_timeout: DEFAULT_PONG_TIMEOUT,
+            send_queue: DEFAULT_SEND_QUEUE,
+            receive_queue: DEFAULT_RECEIVE_QUEUE,
+            tls: TlsBackend::default(),
+            root_certificates: Vec::new(),
+            _protocol: PhantomData,
+        }
+    }
+}
+
+impl<P: Protocol> ConnectionBuilder<P> {
+    /// The WebSocket URL without query, e.g. `wss://api.openai.com/v1/realtime` (the default)
+    /// or `ws://127.0.0.1:8765/v1/realtime` for a local server. A query already in it is kept.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = url.into();
+        self
+    }
+
+    /// The model, sent as `?model=`. Default: [`DEFAULT_MODEL`] (GA) or [`DEFAULT_BETA_MODEL`]
+    /// (beta).
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Attach to a SIP call: sends `?call_id=` instead of `?model=`.
+    pub fn sip_call_id(mut self, call_id: impl Into<String>) -> Self {
+        self.sip_call_id = Some(call_id.into());
+        self
+    }
+
+    /// Azure OpenAI: `resource` is `https://NAME.openai.azure.com` (or its host), `deployment`
+    /// the model deployment. GA connects to `/openai/v1/realtime?model=DEPLOYMENT`; beta to
+    /// `/openai/realtime?api-version=VERSION&deployment=DEPLOYMENT` (`api_version` defaults to
+    /// `2025-04-01-preview`). Pair it with [`Auth::AzureApiKey`] or a bearer token.
+    pub fn azure(
+        mut self,
+        resource: impl Into<String>,
+        deployment: impl Into<String>,
+        api_version: Option<&str>,
+    ) -> Self {
+        self.azure = Some(Azure {
+            resource: resource.into(),
+            deployment: deployment.into(),
+            api_version: api_version.map(str::to_owned),
+        });
+        self
+    }
+
+    /// How to authenticate. Default: `OPENAI_API_KEY` from the environment.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Shorthand for `auth(Auth::api_key(key))`.
+    pub fn api_key(self, key: impl Into<ApiKey>) -> Self {
+        self.auth(Auth::ApiKey(key.into()))
+    }
+
+    /// An extra request header (e.g. `OpenAI-Organization`). Its value is never logged.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The `User-Agent`. Default: `realtime-rs/VERSION (rust)`.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Deadline for DNS and TCP. Default [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Deadline for the TLS and WebSocket handshakes. Default [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Deadline for the close handshake. Default [`DEFAULT_CLOSE_TIMEOUT`].
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Largest message accepted. Default [`DEFAULT_MAX_MESSAGE_SIZE`] (the frame limit is
+    /// lowered to it when larger).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Largest frame accepted. Default [`DEFAULT_MAX_FRAME_SIZE`].
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// Ping every `interval`, and fail with [`TransportError::KeepAliveTimeout`] when nothing
+    /// comes back within `pong_timeout`. `None` turns keep-alive off.
+    pub fn keep_alive(mut self, interval: Option<Duration>, pong_timeout: Duration) -> Self {
+        self.ping_interval = interval;
+        self.pong_timeout = pong_timeout;
+        self
+    }
+
+    /// Capacity of the send queue. Default [`DEFAULT_SEND_QUEUE`].
+    pub fn send_queue(mut self, capacity: usize) -> Self {
+        self.send_queue = capacity.max(1);
+        self
+    }
+
+    /// Capacity of the receive queue. Default [`DEFAULT_RECEIVE_QUEUE`].
+    pub fn receive_queue(mut self, capacity: usize) -> Self {
+        self.receive_queue = capacity.max(1);
+        self
+    }
+
+    /// The TLS implementation. Default rustls.
+    pub fn tls(mut self, backend: TlsBackend) -> Self {
+        self.tls = backend;
+        self
+    }
+
+    /// Trusts an extra root certificate (DER) with rustls, e.g. a corporate proxy's or a test
+    /// server's. Certificates are always verified.
+    pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(der.into());
+        self
+    }
+
+    /// Opens the connection.
+    ///
+    /// # Errors
+    /// Every fatal [`TransportError`] of opening: configuration, key, DNS, TCP, TLS, a refused
+    /// handshake (401: the key was rejected), a timeout.
+    pub async fn connect(&self) -> Result<RealtimeConnection<P>> {
+        crate::connection::connect(self).await
+    }
+
+    /// The URL this builder connects to.
+    ///
+    /// # Errors
+    /// The endpoint is not a `ws://`, `wss://`, `http://` or `https://` URL.
+    pub fn url(&self) -> Result<String> {
+        let (base, query) = match &self.azure {
+            Some(az) => {
+                let resource = az.resource.trim_end_matches('/');
+                let resource = resource
+                    .strip_prefix("https://")
+                    .map(|r| format!("wss://{r}"))
+                    .or_else(|| {
+                        resource
+                            .strip_prefix("http://")
+                            .map(|r| format!("ws://{r}"))
+                    })
+                    .unwrap_or_else(|| {
+                        if resource.contains("://") {
+                            resource.to_owned()
+                        } else {
+                            format!("wss://{resource}")
+                        }
+                    });
+                match P::DIALECT {
+                    Dialect::Beta => (
+                        format!("{resource}/openai/realtime"),
+                        vec![
+                            (
+                                "api-version",
+                                az.api_version
+                                    .clone()
+                                    .unwrap_or_else(|| "2025-04-01-preview".to_owned()),
+                            ),
+                            ("deployment", az.deployment.clone()),
+                        ],
+                    ),
+                    _ => (
+                        format!("{resource}/openai/v1/realtime"),
+                        vec![("model", az.deployment.clone())],
+                    ),
+                }
+            }
+            None => {
+                let query = match &self.sip_call_id {
+                    Some(call) => vec![("call_id", call.clone())],
+                    None => vec![(
+                        "model",
+                        self.model
+                            .clone()
+                            .unwrap_or_else(|| default_model(P::DIALECT).to_owned()),
+                    )],
+                };
+                (self.endpoint.clone(), query)
+            }
+        };
+        let base = base
+            .strip_prefix("https://")
+            .map(|r| format!("wss://{r}"))
+            .or_else(|| base.strip_prefix("http://").map(|r| format!("ws://{r}")))
+            .unwrap_or(base);
+        if !(base.starts_with("ws://") || base.starts_with("wss://")) {
+            return Err(TransportError::InvalidConfig {
+                reason: format!("endpoint `{base}` is not a ws:// or wss:// URL"),
+            });
+        }
+        let mut url = base;
+        for (k, v) in query {
+            if url.contains(&format!("?{k}=")) || url.contains(&format!("&{k}=")) {
+                continue;
+            }
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(k);
+            url.push('=');
+            url.push_str(&percent_encode(&v));
+        }
+        Ok(url)
+    }
+
+    pub(crate) async fn resolve_auth(&self) -> Result<AuthHeader> {
+        let bearer = |k: ApiKey| {
+            if k.is_empty() {
+                Err(TransportError::MissingApiKey)
+            } else {
+                Ok(AuthHeader::Bearer(k))
+            }
+        };
+        match &self.auth {
+            Auth::FromEnv => match std::env::var("OPENAI_API_KEY") {
+                Ok(k) if !k.trim().is_empty() => Ok(AuthHeader::Bearer(ApiKey::new(k))),
+                _ => Err(TransportError::MissingApiKey),
+            },
+            Auth::ApiKey(k) | Auth::ClientSecret(k) => bearer(k.clone()),
+            Auth::AzureApiKey(k) if k.is_empty() => Err(TransportError::MissingApiKey),
+            Auth::AzureApiKey(k) => Ok(AuthHeader::AzureKey(k.clone())),
+            Auth::Provider(p) => bearer(p.api_key().await.map_err(TransportError::KeyProvider)?),
+            Auth::None => Ok(AuthHeader::None),
+        }
+    }
+}
+
+/// The default model of a dialect.
+pub fn default_model(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Beta => DEFAULT_BETA_MODEL,
+        _ => DEFAULT_MODEL,
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use realtime_protocol::{Beta, Ga};
+
+    #[test]
+    fn urls() {
+        let cases: Vec<(String, &str)> = vec![
+            (ConnectionBuilder::<Ga>::default().url().unwrap(), "wss://api.openai.com/v1/realtime?model=gpt-realtime"),
+            (ConnectionBuilder::<Beta>::default().url().unwrap(), "wss://api.openai.com/v1/realtime?model=gpt-4o-realtime-preview"),
+            (
+                ConnectionBuilder::<Ga>::default().endpoint("http://127.0.0.1:9/v1/realtime").model("m 1").url().unwrap(),
+                "ws://127.0.0.1:9/v1/realtime?model=m%201",
+            ),
+            (
+                ConnectionBuilder::<Ga>::default().endpoint("wss://x/v1/realtime?model=keep").model("other").url().unwrap(),
+                "wss://x/v1/realtime?model=keep",
+            ),
+            (ConnectionBuilder::<Ga>::default().sip_call_id("rtc_123").url().unwrap(), "wss://api.openai.com/v1/realtime?call_id=rtc_123"),
+            (
+                ConnectionBuilder::<Ga>::default().azure("https://res.openai.azure.com/", "my-rt", None).url().unwrap(),
+                "wss://res.openai.azure.com/openai/v1/realtime?model=my-rt",
+            ),
+            (
+                ConnectionBuilder::<Beta>::default().azure("res.openai.azure.com", "my-rt", Some("2024-10-01-preview")).url().unwrap(),
+                "wss://res.openai.azure.com/openai/realtime?api-version=2024-10-01-preview&deployment=my-rt",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+        assert!(matches!(
+            ConnectionBuilder::<Ga>::default().endpoint("ftp://x").url(),
+            Err(TransportError::InvalidConfig { .. })
+        ));
+    }
+}

@@ -1,0 +1,26 @@
+//! rustls with an explicitly chosen crypto provider (`ring`): never the process-wide default,
+//! so nothing panics for want of one, and it builds with just a C compiler.
+
+use crate::error::{Result, TransportError};
+use std::sync::Arc;
+
+pub(crate) fn client_config(extra_roots: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for der in extra_roots {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| TransportError::InvalidConfig {
+                reason: format!("bad root certificate: {e}"),
+            })?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportError::InvalidConfig {
+            reason: format!("TLS configuration: {e}"),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}

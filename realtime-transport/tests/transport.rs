@@ -1,0 +1,550 @@
+//! The transport against `realtime-testkit` and small ad-hoc local servers. Every wait has a
+//! timeout.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use futures_util::StreamExt;
+use realtime_protocol::{beta, ga, Beta, Dialect, Ga, Protocol};
+use realtime_testkit::{
+    Auth as ServerAuth, ConnectionHandle, FakeRealtimeServer, FakeServerConfig, ResponsePlan,
+    Scripted,
+};
+use realtime_transport::{
+    ApiKey, Auth, ConnectionBuilder, EventReceiver, RealtimeConnection, TransportError,
+};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+const KEY: &str = "sk-proj-SECRETSECRET0123456789";
+
+async fn server(config: FakeServerConfig) -> FakeRealtimeServer {
+    FakeRealtimeServer::start(config.with_auth(ServerAuth::keys([KEY])))
+        .await
+        .unwrap()
+}
+
+fn builder<P: Protocol>(server: &FakeRealtimeServer) -> ConnectionBuilder<P> {
+    RealtimeConnection::<P>::builder()
+        .endpoint(server.base_url())
+        .api_key(KEY)
+}
+
+async fn next<P: Protocol>(
+    rx: &mut EventReceiver<P>,
+) -> Option<realtime_transport::Result<P::ServerEvent>> {
+    tokio::time::timeout(WAIT, rx.next())
+        .await
+        .expect("timed out waiting for an event")
+}
+
+async fn open<P: Protocol>(
+    config: FakeServerConfig,
+) -> (
+    FakeRealtimeServer,
+    realtime_transport::EventSender<P>,
+    EventReceiver<P>,
+    ConnectionHandle,
+) {
+    let server = server(config).await;
+    let (tx, mut rx) = builder::<P>(&server).connect().await.unwrap().split();
+    let conn = server.next_connection(WAIT).await.unwrap();
+    let first = next(&mut rx).await.unwrap().unwrap();
+    assert_eq!(P::server_event_type(&first), "session.created");
+    (server, tx, rx, conn)
+}
+
+#[tokio::test]
+async fn ga_end_to_end() {
+    let (server, tx, mut rx, conn) = open::<Ga>(
+        FakeServerConfig::default().with_responder(Scripted::new([ResponsePlan::text("Hi there")])),
+    )
+    .await;
+    tx.send(&ga::ClientEvent::user_text("Hello")).await.unwrap();
+    tx.send(&ga::ClientEvent::response_create()).await.unwrap();
+    let mut text = String::new();
+    loop {
+        match next(&mut rx).await.unwrap().unwrap() {
+            ga::ServerEvent::ResponseOutputTextDelta(d) => text.push_str(&d.delta),
+            ga::ServerEvent::ResponseDone(d) => {
+                assert_eq!(
+                    d.response.status.as_ref().map(|s| s.as_str()),
+                    Some("completed")
+                );
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(text, "Hi there");
+    assert_eq!(
+        conn.received_types(),
+        ["conversation.item.create", "response.create"]
+    );
+    let hs = conn.handshake();
+    assert_eq!(
+        (hs.path.as_str(), hs.query.as_str()),
+        ("/v1/realtime", "model=gpt-realtime")
+    );
+    assert_eq!(hs.header("authorization"), Some("Bearer [redacted]"));
+    assert!(hs.header("user-agent").unwrap().starts_with("realtime-rs/"));
+    assert_eq!(hs.header("openai-beta"), None);
+    assert_eq!(conn.dialect(), Dialect::Ga);
+    tx.close().await.unwrap();
+    // What was already received is still delivered; then a normal close ends the stream.
+    while let Some(item) = next(&mut rx).await {
+        assert!(item.is_ok(), "{item:?}");
+    }
+    assert!(conn.wait_closed(WAIT).await);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn beta_end_to_end() {
+    let (server, tx, mut rx, conn) = open::<Beta>(
+        FakeServerConfig::default().with_responder(Scripted::new([ResponsePlan::speech("Hello")])),
+    )
+    .await;
+    tx.send(&beta::ClientEvent::user_text("Hi")).await.unwrap();
+    tx.send(&beta::ClientEvent::response_create())
+        .await
+        .unwrap();
+    let mut pcm = Vec::new();
+    loop {
+        match next(&mut rx).await.unwrap().unwrap() {
+            beta::ServerEvent::ResponseAudioDelta(d) => d.decode_pcm_into(&mut pcm).unwrap(),
+            beta::ServerEvent::ResponseDone(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(pcm, realtime_testkit::tone_for_text("Hello"));
+    assert_eq!(conn.dialect(), Dialect::Beta);
+    assert_eq!(conn.handshake().header("openai-beta"), Some("realtime=v1"));
+    assert_eq!(conn.handshake().query, "model=gpt-4o-realtime-preview");
+    drop(rx);
+    assert!(
+        conn.wait_closed(WAIT).await,
+        "dropping the receiver closes the connection"
+    );
+    let err = tx
+        .send(&beta::ClientEvent::response_cancel())
+        .await
+        .unwrap_err();
+    match err {
+        TransportError::SendOnClosed { unsent } => {
+            assert_eq!(unsent, r#"{"type":"response.cancel"}"#)
+        }
+        other => panic!("{other:?}"),
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rejected_key_says_so() {
+    let server = server(FakeServerConfig::default()).await;
+    let err = RealtimeConnection::<Ga>::builder()
+        .endpoint(server.base_url())
+        .api_key("sk-wrong-0123456789abcdef")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TransportError::Rejected { status: 401, .. }),
+        "{err:?}"
+    );
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with("the API key was rejected (HTTP 401: Incorrect API key provided"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("sk-wrong-0123456789abcdef")
+            && !format!("{err:?}").contains("sk-wrong-0123456789abcdef")
+    );
+    assert!(!err.is_retryable());
+    let err = RealtimeConnection::<Ga>::builder()
+        .endpoint(server.base_url())
+        .api_key("  ")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::MissingApiKey));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn abnormal_close_is_an_error_with_code_and_reason() {
+    let (server, _tx, mut rx, conn) = open::<Ga>(FakeServerConfig::default()).await;
+    conn.close(1011, "overloaded").await;
+    match next(&mut rx).await.unwrap() {
+        Err(TransportError::Closed { code: 1011, reason }) => assert_eq!(reason, "overloaded"),
+        other => panic!("{other:?}"),
+    }
+    assert!(next(&mut rx).await.is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_normal_close_ends_the_stream() {
+    let (server, tx, mut rx, conn) = open::<Ga>(FakeServerConfig::default()).await;
+    conn.close(1000, "done").await;
+    assert!(next(&mut rx).await.is_none());
+    assert!(matches!(
+        tx.send(&ga::ClientEvent::response_create()).await,
+        Err(TransportError::SendOnClosed { .. })
+    ));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dropped_socket_is_connection_lost() {
+    let (server, _tx, mut rx, conn) = open::<Ga>(FakeServerConfig::default()).await;
+    conn.drop_socket().await;
+    match next(&mut rx).await.unwrap() {
+        Err(e @ TransportError::ConnectionLost(_)) => assert!(e.is_retryable() && e.is_fatal()),
+        other => panic!("{other:?}"),
+    }
+    assert!(next(&mut rx).await.is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_frames_do_not_end_the_stream() {
+    let (server, _tx, mut rx, conn) = open::<Ga>(FakeServerConfig::default()).await;
+    conn.send_malformed().await;
+    conn.send_unknown_event().await;
+    conn.send_event(serde_json::json!({"type": "input_audio_buffer.cleared"}))
+        .await;
+    conn.send_raw(r#"{"type":"input_audio_buffer.cleared"}"#)
+        .await; // missing event_id
+    conn.send_event(serde_json::json!({"type": "input_audio_buffer.cleared"}))
+        .await;
+    match next(&mut rx).await.unwrap() {
+        Err(TransportError::Decode(e)) => assert!(e
+            .raw()
+            .unwrap()
+            .starts_with(r#"{"type":"response.output_text.delta""#)),
+        other => panic!("{other:?}"),
+    }
+    assert!(next(&mut rx).await.unwrap().unwrap().is_unknown());
+    assert_eq!(
+        next(&mut rx).await.unwrap().unwrap().event_type(),
+        "input_audio_buffer.cleared"
+    );
+    match next(&mut rx).await.unwrap() {
+        Err(e @ TransportError::Decode(_)) => assert!(!e.is_fatal()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        next(&mut rx).await.unwrap().unwrap().event_type(),
+        "input_audio_buffer.cleared"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_frame_over_the_limit_is_a_clear_error() {
+    let server = server(FakeServerConfig::default()).await;
+    let (_tx, mut rx) = builder::<Ga>(&server)
+        .max_message_size(1 << 20)
+        .connect()
+        .await
+        .unwrap()
+        .split();
+    let conn = server.next_connection(WAIT).await.unwrap();
+    next(&mut rx).await.unwrap().unwrap();
+    conn.send_oversized(2 << 20).await;
+    match next(&mut rx).await.unwrap() {
+        Err(TransportError::FrameTooLarge { size, max }) => {
+            assert_eq!(max, 1 << 20);
+            assert!(size > max);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(next(&mut rx).await.is_none());
+    // The defaults take a 15 MiB frame and refuse a 20 MiB one (frames are capped at 16 MiB).
+    let (_tx, mut rx) = builder::<Ga>(&server).connect().await.unwrap().split();
+    let conn = server.next_connection(WAIT).await.unwrap();
+    next(&mut rx).await.unwrap().unwrap();
+    conn.send_oversized(15 << 20).await;
+    assert!(next(&mut rx).await.unwrap().unwrap().is_unknown());
+    conn.send_oversized(20 << 20).await;
+    assert!(matches!(
+        next(&mut rx).await.unwrap(),
+        Err(TransportError::FrameTooLarge {
+            size: 20_971_520,
+            max: 16_777_216
+        })
+    ));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn keep_alive_notices_a_silent_peer() {
+    let server = server(FakeServerConfig::default()).await;
+    let b = builder::<Ga>(&server)
+        .keep_alive(Some(Duration::from_millis(100)), Duration::from_millis(300));
+    // A healthy peer answers: no error for a while.
+    let (_tx, mut rx) = b.connect().await.unwrap().split();
+    next(&mut rx).await.unwrap().unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(800), rx.next())
+            .await
+            .is_err(),
+        "a live connection stays quiet"
+    );
+    // A peer that stops reading does not.
+    let (_tx2, mut rx2) = b.connect().await.unwrap().split();
+    let _ = server.next_connection(WAIT).await.unwrap();
+    let conn = server.next_connection(WAIT).await.unwrap();
+    next(&mut rx2).await.unwrap().unwrap();
+    conn.stop_answering_pings().await;
+    match next(&mut rx2).await.unwrap() {
+        Err(TransportError::KeepAliveTimeout { after }) => {
+            assert_eq!(after, Duration::from_millis(300))
+        }
+        other => panic!("{other:?}"),
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn handshake_timeout_against_a_silent_listener() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s); // accept, never answer
+        }
+    });
+    let err = RealtimeConnection::<Ga>::builder()
+        .endpoint(format!("ws://{addr}/v1/realtime"))
+        .api_key(KEY)
+        .handshake_timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Timeout {
+                stage: "handshaking",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    hold.abort();
+
+    // Nothing listening: a connect error.
+    let free = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = RealtimeConnection::<Ga>::builder()
+        .endpoint(format!("ws://{free}/v1/realtime"))
+        .api_key(KEY)
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn azure_url_and_header() {
+    let server = server(FakeServerConfig::default()).await;
+    let resource = format!("http://{}", server.addr());
+    for dialect in [Dialect::Ga, Dialect::Beta] {
+        let auth = Auth::AzureApiKey(ApiKey::new(KEY));
+        match dialect {
+            Dialect::Beta => {
+                RealtimeConnection::<Beta>::builder()
+                    .azure(&resource, "my-realtime", None)
+                    .auth(auth)
+                    .connect()
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                RealtimeConnection::<Ga>::builder()
+                    .azure(&resource, "my-realtime", None)
+                    .auth(auth)
+                    .connect()
+                    .await
+                    .unwrap();
+            }
+        }
+        let conn = server.next_connection(WAIT).await.unwrap();
+        let hs = conn.handshake();
+        let (path, query) = match dialect {
+            Dialect::Beta => (
+                "/openai/realtime",
+                "api-version=2025-04-01-preview&deployment=my-realtime",
+            ),
+            _ => ("/openai/v1/realtime", "model=my-realtime"),
+        };
+        assert_eq!((hs.path.as_str(), hs.query.as_str()), (path, query));
+        assert_eq!(hs.header("api-key"), Some("[redacted]"));
+        assert_eq!(hs.header("authorization"), None);
+    }
+    server.shutdown().await;
+}
+
+/// A `Write` that appends to a shared buffer, for capturing logs.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_key_never_reaches_debug_display_or_logs() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = server(FakeServerConfig::default()).await;
+    let b = builder::<Ga>(&server).header("OpenAI-Organization", "org-visible-name");
+    let conn = b.connect().await.unwrap();
+    let mut shown = vec![
+        format!("{b:?}"),
+        format!("{conn:?}"),
+        format!("{:?}", Auth::api_key(KEY)),
+        format!("{:?}", ApiKey::new(KEY)),
+    ];
+    let (tx, mut rx) = conn.split();
+    shown.push(format!("{tx:?} {rx:?}"));
+    next(&mut rx).await.unwrap().unwrap();
+    tx.send(&ga::ClientEvent::user_text("hello")).await.unwrap();
+    tx.close().await.unwrap();
+    let bad = RealtimeConnection::<Ga>::builder()
+        .endpoint(server.base_url())
+        .api_key(format!("{KEY}x"))
+        .connect()
+        .await
+        .unwrap_err();
+    shown.push(format!("{bad} {bad:?}"));
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("realtime_connection"),
+        "the span is logged: {logs}"
+    );
+    assert!(logs.contains("connected"));
+    shown.push(logs);
+    for s in &shown {
+        assert!(!s.contains("SECRETSECRET"), "the key leaked into: {s}");
+        assert!(
+            !s.contains("org-visible-name"),
+            "a header value leaked into: {s}"
+        );
+    }
+    server.shutdown().await;
+}
+
+/// The handshake request as the server saw it, per auth mode.
+#[tokio::test]
+async fn handshake_snapshots() {
+    let server = FakeRealtimeServer::start(FakeServerConfig::default().with_auth(ServerAuth::Open))
+        .await
+        .unwrap();
+    let modes: Vec<(&str, Auth)> = vec![
+        ("api_key", Auth::api_key(KEY)),
+        (
+            "client_secret",
+            Auth::ClientSecret(ApiKey::new("ek_SECRETSECRET")),
+        ),
+        ("azure_api_key", Auth::AzureApiKey(ApiKey::new(KEY))),
+        (
+            "provider",
+            Auth::from_fn(|| Ok(ApiKey::new("sk-from-provider-SECRETSECRET"))),
+        ),
+        ("none", Auth::None),
+    ];
+    for (name, auth) in modes {
+        let _c = builder::<Ga>(&server)
+            .auth(auth)
+            .header("OpenAI-Organization", "org-123")
+            .connect()
+            .await
+            .unwrap();
+        let conn = server.next_connection(WAIT).await.unwrap();
+        let hs = conn.handshake();
+        let headers: Vec<String> = hs
+            .headers
+            .iter()
+            .map(|(k, v)| match k.as_str() {
+                "host" => "host: 127.0.0.1:[PORT]".to_owned(),
+                "sec-websocket-key" => "sec-websocket-key: [random]".to_owned(),
+                "user-agent" => "user-agent: realtime-rs/[VERSION] (rust)".to_owned(),
+                _ => format!("{k}: {v}"),
+            })
+            .collect();
+        insta::assert_snapshot!(
+            format!("handshake_{name}"),
+            format!("GET {}?{}\n{}", hs.path, hs.query, headers.join("\n"))
+        );
+        assert_eq!(hs.authenticated_with.is_some(), name != "none");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn try_send_and_backpressure() {
+    let (server, tx, mut rx, conn) = open::<Ga>(FakeServerConfig::default()).await;
+    for _ in 0..100 {
+        tx.try_send(&ga::ClientEvent::input_audio_append(&[0u8; 960]))
+            .unwrap_or(());
+    }
+    tx.send(&ga::ClientEvent::input_audio_clear())
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut rx).await.unwrap().unwrap(),
+        ga::ServerEvent::InputAudioBufferCleared(_)
+    ));
+    assert_eq!(
+        conn.received_types().last().map(String::as_str),
+        Some("input_audio_buffer.clear")
+    );
+    // Many tasks sending at once through clones: every event arrives once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let tx = tx.clone();
+        tasks.spawn(async move {
+            for _ in 0..50 {
+                tx.send(&ga::ClientEvent::input_audio_append(&[1u8; 480]))
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    tx.send(&ga::ClientEvent::input_audio_clear())
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut rx).await.unwrap().unwrap(),
+        ga::ServerEvent::InputAudioBufferCleared(_)
+    ));
+    let appends = conn
+        .received_types()
+        .iter()
+        .filter(|t| *t == "input_audio_buffer.append")
+        .count();
+    assert!(appends >= 400, "{appends}");
+    server.shutdown().await;
+}

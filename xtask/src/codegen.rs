@@ -661,12 +661,12 @@ impl<'a> Gen<'a> {
         for (kind, bs) in &by_kind {
             let (vname, ty) = match kind {
                 Kind::String => {
-                    let sub = format!("{name}Str");
+                    let sub = self.hint_name(&format!("{name}Str"));
                     let ty = self.string_branches(bs, &sub, None)?;
                     (self.variant_name_for(bs, "String"), ty)
                 }
                 Kind::Object if bs.len() > 1 => {
-                    let sub = format!("{name}Object");
+                    let sub = self.hint_name(&format!("{name}Object"));
                     self.tagged_union(&sub, bs, None)?;
                     ("Object".to_owned(), Ty::Named(sub))
                 }
@@ -681,7 +681,7 @@ impl<'a> Gen<'a> {
                         Kind::Array => "List",
                         _ => "Object",
                     };
-                    let sub = format!("{name}{fallback}");
+                    let sub = self.hint_name(&format!("{name}{fallback}"));
                     let ty = self.lower(bs[0], &sub)?.ty;
                     (self.variant_name_for(bs, fallback), ty)
                 }

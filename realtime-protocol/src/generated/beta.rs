@@ -2627,18 +2627,18 @@ impl SessionCreateRequestInputAudioNoiseReduction {
 /// An open enum: a value this version does not know is kept in `Other` and sent back unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum TracingStr {
+pub enum TracingMode {
     /// `auto`
     Auto,
     /// A value not listed in the spec, kept verbatim.
     Other(String),
 }
-impl Default for TracingStr {
+impl Default for TracingMode {
     fn default() -> Self {
         Self::Auto
     }
 }
-impl crate::open_enum::OpenEnum for TracingStr {
+impl crate::open_enum::OpenEnum for TracingMode {
     fn from_wire(value: &str) -> Self {
         match value {
             "auto" => Self::Auto,
@@ -2652,7 +2652,7 @@ impl crate::open_enum::OpenEnum for TracingStr {
         }
     }
 }
-crate::open_enum::open_enum_impls!(TracingStr);
+crate::open_enum::open_enum_impls!(TracingMode);
 /// Granular configuration for tracing.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
@@ -2698,7 +2698,7 @@ impl TracingConfig {
 #[non_exhaustive]
 pub enum Tracing {
     /// A JSON string.
-    String(TracingStr),
+    String(TracingMode),
     /// A JSON object.
     Object(TracingConfig),
 }
@@ -2724,7 +2724,7 @@ impl<'de> serde::Deserialize<'de> for Tracing {
                 f.write_str("a JSON string or object")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                <TracingStr as serde::Deserialize>::deserialize(
+                <TracingMode as serde::Deserialize>::deserialize(
                         serde::de::IntoDeserializer::<E>::into_deserializer(v),
                     )
                     .map(Tracing::String)
@@ -2733,7 +2733,7 @@ impl<'de> serde::Deserialize<'de> for Tracing {
                 self,
                 v: String,
             ) -> Result<Self::Value, E> {
-                <TracingStr as serde::Deserialize>::deserialize(
+                <TracingMode as serde::Deserialize>::deserialize(
                         serde::de::IntoDeserializer::<E>::into_deserializer(v),
                     )
                     .map(Tracing::String)

@@ -1,0 +1,263 @@
+//! [`SessionEvent`]: everything a session reports, in order.
+
+use crate::history::HistoryItem;
+use crate::model::{RawServerEvent, ServerError, Usage};
+use realtime_protocol::{CallId, ItemId, ResponseId};
+use serde::Serialize;
+
+/// What kind of problem an [`ErrorEvent`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The server sent an `error` event; the session goes on.
+    Server,
+    /// A frame could not be decoded; the session goes on.
+    Decode,
+    /// A tool failed, timed out, panicked or was not found; the model got an error text.
+    Tool,
+    /// A handoff failed; the model got an error text.
+    Handoff,
+    /// The connection died. This is the last event before `Closed`.
+    Connection,
+    /// Something the session asked of the model could not be sent.
+    Send,
+    /// An agent or guardrail problem.
+    Agent,
+}
+
+/// An error, as data: the session goes on unless `kind` is `Connection`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ErrorEvent {
+    /// What kind of problem.
+    pub kind: ErrorKind,
+    /// A readable description.
+    pub message: String,
+    /// The server's error, for `Server`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerError>,
+    /// The raw frame, for `Decode`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+}
+
+impl ErrorEvent {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            server: None,
+            raw: None,
+        }
+    }
+}
+
+/// One event of a [`crate::RealtimeSession`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// A response (a turn of the agent) started.
+    AgentStart {
+        /// The current agent.
+        agent: String,
+        /// The response.
+        response_id: ResponseId,
+    },
+    /// A response ended.
+    AgentEnd {
+        /// The current agent.
+        agent: String,
+        /// The response.
+        response_id: ResponseId,
+        /// `completed`, `cancelled`, `failed` or `incomplete`.
+        status: String,
+    },
+    /// The current agent changed.
+    Handoff {
+        /// The agent handing off.
+        from: String,
+        /// The new current agent.
+        to: String,
+    },
+    /// A tool call started.
+    ToolStart {
+        /// The agent whose tool it is.
+        agent: String,
+        /// The tool.
+        tool: String,
+        /// The call id.
+        call_id: CallId,
+        /// The JSON arguments.
+        arguments: String,
+    },
+    /// A tool call ended; `output` went to the model.
+    ToolEnd {
+        /// The agent whose tool it is.
+        agent: String,
+        /// The tool.
+        tool: String,
+        /// The call id.
+        call_id: CallId,
+        /// What the model got.
+        output: String,
+        /// Whether it is an error text.
+        is_error: bool,
+    },
+    /// A tool call waits for [`crate::RealtimeSession::approve_tool_call`] or
+    /// [`crate::RealtimeSession::reject_tool_call`].
+    ToolApprovalRequested {
+        /// The agent whose tool it is.
+        agent: String,
+        /// The tool.
+        tool: String,
+        /// The call id.
+        call_id: CallId,
+        /// The JSON arguments.
+        arguments: String,
+    },
+    /// Assistant audio, decoded.
+    Audio {
+        /// The audio bytes (the session's output format, PCM16 24 kHz by default).
+        pcm: Vec<u8>,
+        /// The item.
+        item_id: ItemId,
+        /// The content part.
+        content_index: u32,
+        /// The response.
+        response_id: ResponseId,
+    },
+    /// An item's audio is complete.
+    AudioEnd {
+        /// The item.
+        item_id: ItemId,
+        /// The content part.
+        content_index: u32,
+    },
+    /// Playback was cut (barge-in or `interrupt()`): stop playing this item's audio.
+    AudioInterrupted {
+        /// The item.
+        item_id: ItemId,
+        /// The content part.
+        content_index: u32,
+        /// The response.
+        response_id: ResponseId,
+        /// Where the audio was truncated.
+        audio_end_ms: u64,
+    },
+    /// Part of the transcript of the user's speech.
+    InputTranscriptDelta {
+        /// The user item.
+        item_id: ItemId,
+        /// The new text.
+        delta: String,
+    },
+    /// The transcript of the user's speech.
+    InputTranscriptCompleted {
+        /// The user item.
+        item_id: ItemId,
+        /// The transcript.
+        transcript: String,
+    },
+    /// Part of the transcript of the assistant's audio.
+    TranscriptDelta {
+        /// The item.
+        item_id: ItemId,
+        /// The response.
+        response_id: ResponseId,
+        /// The new text.
+        delta: String,
+    },
+    /// Part of the assistant's text (text output).
+    TextDelta {
+        /// The item.
+        item_id: ItemId,
+        /// The response.
+        response_id: ResponseId,
+        /// The new text.
+        delta: String,
+    },
+    /// An item joined the history.
+    HistoryAdded {
+        /// The item.
+        item: HistoryItem,
+    },
+    /// An item of the history changed.
+    HistoryUpdated {
+        /// The item as it is now.
+        item: HistoryItem,
+    },
+    /// An item left the history.
+    HistoryDeleted {
+        /// The item.
+        item_id: ItemId,
+    },
+    /// A response's token usage (the session's running total is
+    /// [`crate::RealtimeSession::usage`]).
+    Usage {
+        /// This response's usage.
+        usage: Usage,
+    },
+    /// An output guardrail tripped; the response was interrupted.
+    GuardrailTripped {
+        /// The guardrails that tripped.
+        guardrails: Vec<String>,
+        /// What they reported.
+        info: Vec<serde_json::Value>,
+        /// The text that tripped them.
+        text: String,
+        /// The response.
+        response_id: ResponseId,
+    },
+    /// Something went wrong; the session goes on unless this is a connection error.
+    Error(ErrorEvent),
+    /// The server event itself (when raw events are on).
+    Raw(RawServerEvent),
+    /// Events were dropped because the consumer was slow (only with
+    /// [`crate::EventQueuePolicy::DropAudioWhenFull`]).
+    EventsDropped {
+        /// How many audio events were dropped since the last report.
+        count: u64,
+    },
+    /// The connection is being re-established (with a reconnect policy).
+    Reconnecting {
+        /// The attempt, from 1.
+        attempt: u32,
+    },
+    /// The connection was re-established; configuration and history were restored.
+    Reconnected,
+    /// The session ended. No event follows.
+    Closed,
+}
+
+impl SessionEvent {
+    /// A short name of the event kind (`audio`, `tool_start`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SessionEvent::AgentStart { .. } => "agent_start",
+            SessionEvent::AgentEnd { .. } => "agent_end",
+            SessionEvent::Handoff { .. } => "handoff",
+            SessionEvent::ToolStart { .. } => "tool_start",
+            SessionEvent::ToolEnd { .. } => "tool_end",
+            SessionEvent::ToolApprovalRequested { .. } => "tool_approval_requested",
+            SessionEvent::Audio { .. } => "audio",
+            SessionEvent::AudioEnd { .. } => "audio_end",
+            SessionEvent::AudioInterrupted { .. } => "audio_interrupted",
+            SessionEvent::InputTranscriptDelta { .. } => "input_transcript_delta",
+            SessionEvent::InputTranscriptCompleted { .. } => "input_transcript_completed",
+            SessionEvent::TranscriptDelta { .. } => "transcript_delta",
+            SessionEvent::TextDelta { .. } => "text_delta",
+            SessionEvent::HistoryAdded { .. } => "history_added",
+            SessionEvent::HistoryUpdated { .. } => "history_updated",
+            SessionEvent::HistoryDeleted { .. } => "history_deleted",
+            SessionEvent::Usage { .. } => "usage",
+            SessionEvent::GuardrailTripped { .. } => "guardrail_tripped",
+            SessionEvent::Error(_) => "error",
+            SessionEvent::Raw(_) => "raw",
+            SessionEvent::EventsDropped { .. } => "events_dropped",
+            SessionEvent::Reconnecting { .. } => "reconnecting",
+            SessionEvent::Reconnected => "reconnected",
+            SessionEvent::Closed => "closed",
+        }
+    }
+}

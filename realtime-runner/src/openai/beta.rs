@@ -1,0 +1,459 @@
+//! The beta dialect (`OpenAI-Beta: realtime=v1`): `response.audio.*`, `response.text.*`,
+//! `conversation.item.created`, a flat session.
+
+use super::ga::{noise, settings_eagerness};
+use super::{audio_append_json, index, ms, usage, Adapter, Encoded};
+use crate::history::{ContentPart, HistoryItem, Role};
+use crate::model::{ModelEvent, ModelInput, RawServerEvent, ServerError, UserContent};
+use crate::settings::{self, AudioFormat, Modality, SessionSettings, TurnDetection};
+use realtime_protocol::beta::{self, ClientEvent, ServerEvent};
+use realtime_protocol::Beta;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+fn item_from_wire(item: beta::ConversationItem) -> HistoryItem {
+    let item_id = item.id.clone().unwrap_or_default();
+    let status = item.status.as_ref().map(|s| s.as_str().to_owned());
+    match item.r#type.as_ref().map(|t| t.as_str()) {
+        Some("message") => {
+            let role = match item.role.as_ref().map(|r| r.as_str()) {
+                Some("assistant") => Role::Assistant,
+                Some("system") => Role::System,
+                _ => Role::User,
+            };
+            let content = item
+                .content
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| match p.r#type.as_ref().map(|t| t.as_str()) {
+                    Some("input_audio") => ContentPart::InputAudio {
+                        transcript: p.transcript,
+                    },
+                    Some("audio") => ContentPart::Audio {
+                        transcript: p.transcript,
+                    },
+                    Some("text") => ContentPart::Text {
+                        text: p.text.unwrap_or_default(),
+                    },
+                    _ => ContentPart::InputText {
+                        text: p.text.unwrap_or_default(),
+                    },
+                })
+                .collect();
+            HistoryItem::Message {
+                item_id,
+                role,
+                content,
+                status,
+            }
+        }
+        Some("function_call") => HistoryItem::FunctionCall {
+            item_id,
+            call_id: item.call_id.unwrap_or_default(),
+            name: item.name.unwrap_or_default(),
+            arguments: item.arguments.unwrap_or_default(),
+            output: None,
+            status,
+        },
+        Some("function_call_output") => HistoryItem::FunctionCallOutput {
+            item_id,
+            call_id: item.call_id.unwrap_or_default(),
+            output: item.output.unwrap_or_default(),
+        },
+        _ => HistoryItem::Other {
+            item_id,
+            raw: serde_json::to_value(&item).unwrap_or_default(),
+        },
+    }
+}
+
+fn message(
+    role: beta::ConversationItemRole,
+    parts: Vec<beta::ContentPart>,
+) -> beta::ConversationItem {
+    beta::ConversationItem::default()
+        .with_type(beta::ConversationItemType::Message)
+        .with_role(role)
+        .with_content(parts)
+}
+
+fn text_part(kind: beta::ContentPartType, text: String) -> beta::ContentPart {
+    beta::ContentPart::default().with_type(kind).with_text(text)
+}
+
+fn item_to_wire(item: HistoryItem) -> Option<beta::ConversationItem> {
+    Some(match item {
+        HistoryItem::Message {
+            item_id,
+            role,
+            content,
+            ..
+        } => {
+            let texts: Vec<String> = content
+                .iter()
+                .filter_map(|p| p.text().map(str::to_owned))
+                .collect();
+            let (r, kind) = match role {
+                Role::User => (
+                    beta::ConversationItemRole::User,
+                    beta::ContentPartType::InputText,
+                ),
+                Role::System => (
+                    beta::ConversationItemRole::System,
+                    beta::ContentPartType::InputText,
+                ),
+                // Assistant audio is replayed as text: the audio itself is not kept.
+                Role::Assistant => (
+                    beta::ConversationItemRole::Assistant,
+                    beta::ContentPartType::Text,
+                ),
+            };
+            message(
+                r,
+                texts
+                    .into_iter()
+                    .map(|t| text_part(kind.clone(), t))
+                    .collect(),
+            )
+            .with_id(item_id)
+        }
+        HistoryItem::FunctionCall {
+            item_id,
+            call_id,
+            name,
+            arguments,
+            ..
+        } => beta::ConversationItem::default()
+            .with_id(item_id)
+            .with_type(beta::ConversationItemType::FunctionCall)
+            .with_call_id(call_id)
+            .with_name(name)
+            .with_arguments(arguments),
+        HistoryItem::FunctionCallOutput {
+            item_id,
+            call_id,
+            output,
+        } => beta::ConversationItem::default()
+            .with_id(item_id)
+            .with_type(beta::ConversationItemType::FunctionCallOutput)
+            .with_call_id(call_id)
+            .with_output(output),
+        HistoryItem::Other { raw, .. } => serde_json::from_value(raw).ok()?,
+    })
+}
+
+fn format(f: AudioFormat) -> beta::AudioFormat {
+    match f {
+        AudioFormat::Pcm16 => beta::AudioFormat::Pcm16,
+        AudioFormat::G711Ulaw => beta::AudioFormat::G711Ulaw,
+        AudioFormat::G711Alaw => beta::AudioFormat::G711Alaw,
+    }
+}
+
+fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
+    let mut req = beta::SessionCreateRequest::default();
+    req.model = s.model.as_deref().map(beta::Model::from);
+    req.instructions.clone_from(&s.instructions);
+    req.modalities = s.output_modality.map(|m| match m {
+        Modality::Audio => vec![beta::Modality::Text, beta::Modality::Audio],
+        Modality::Text => vec![beta::Modality::Text],
+    });
+    req.voice = s.voice.as_deref().map(beta::Voice::from);
+    req.input_audio_format = s.input_audio_format.map(format);
+    req.output_audio_format = s.output_audio_format.map(format);
+    req.input_audio_transcription = s.input_transcription.as_ref().map(|t| {
+        t.as_ref().map(|t| {
+            let mut a = beta::SessionCreateRequestInputAudioTranscription::default();
+            a.model.clone_from(&t.model);
+            a.language.clone_from(&t.language);
+            a.prompt.clone_from(&t.prompt);
+            a
+        })
+    });
+    req.turn_detection = s.turn_detection.as_ref().map(|t| {
+        t.as_ref().map(|td| {
+            let mut v = beta::SessionCreateRequestTurnDetection::default();
+            match td {
+                TurnDetection::ServerVad {
+                    threshold,
+                    prefix_padding_ms,
+                    silence_duration_ms,
+                    create_response,
+                    interrupt_response,
+                } => {
+                    v.r#type = Some(beta::SessionCreateRequestTurnDetectionType::ServerVad);
+                    v.threshold = *threshold;
+                    v.prefix_padding_ms = prefix_padding_ms.map(i64::from);
+                    v.silence_duration_ms = silence_duration_ms.map(i64::from);
+                    v.create_response = *create_response;
+                    v.interrupt_response = *interrupt_response;
+                }
+                TurnDetection::SemanticVad {
+                    eagerness,
+                    create_response,
+                    interrupt_response,
+                } => {
+                    v.r#type = Some(beta::SessionCreateRequestTurnDetectionType::SemanticVad);
+                    v.eagerness = eagerness.map(|e| {
+                        beta::SessionCreateRequestTurnDetectionEagerness::from(settings_eagerness(
+                            e,
+                        ))
+                    });
+                    v.create_response = *create_response;
+                    v.interrupt_response = *interrupt_response;
+                }
+            }
+            v
+        })
+    });
+    req.input_audio_noise_reduction = s.noise_reduction.map(|n| {
+        n.map(|n| {
+            beta::SessionCreateRequestInputAudioNoiseReduction::default()
+                .with_type(beta::SessionCreateRequestInputAudioNoiseReductionType::from(noise(n)))
+        })
+    });
+    req.speed = s.speed;
+    req.temperature = s.temperature;
+    req.tools = s
+        .tools
+        .as_ref()
+        .map(|t| t.iter().map(|d| d.to_beta()).collect());
+    req.tool_choice.clone_from(&s.tool_choice);
+    req.tracing = s.tracing.as_ref().map(|t| {
+        t.as_ref().map(|t| match t {
+            settings::Tracing::Auto => beta::Tracing::String(beta::TracingMode::Auto),
+            settings::Tracing::Config {
+                workflow_name,
+                group_id,
+            } => {
+                let mut c = beta::TracingConfig::default();
+                c.workflow_name.clone_from(workflow_name);
+                c.group_id.clone_from(group_id);
+                beta::Tracing::Object(c)
+            }
+        })
+    });
+    req
+}
+
+impl Adapter for Beta {
+    fn encode(input: ModelInput) -> Vec<Encoded<ClientEvent>> {
+        use Encoded::{Event, Text};
+        match input {
+            ModelInput::UpdateSession(s) => vec![Event(ClientEvent::session_update(session(&s)))],
+            ModelInput::UserMessage(m) => {
+                let parts = m
+                    .parts
+                    .into_iter()
+                    .map(|p| match p {
+                        UserContent::Text(t) => text_part(beta::ContentPartType::InputText, t),
+                        // The beta API takes no images; send the URL as text rather than drop it.
+                        UserContent::Image { url, .. } => {
+                            text_part(beta::ContentPartType::InputText, format!("[image: {url}]"))
+                        }
+                    })
+                    .collect();
+                vec![Event(ClientEvent::create_item(message(
+                    beta::ConversationItemRole::User,
+                    parts,
+                )))]
+            }
+            ModelInput::Audio { pcm, commit } => {
+                let mut out = vec![Text(audio_append_json(&pcm))];
+                if commit {
+                    out.push(Event(ClientEvent::input_audio_commit()));
+                }
+                out
+            }
+            ModelInput::CommitAudio => vec![Event(ClientEvent::input_audio_commit())],
+            ModelInput::ClearAudio => vec![Event(ClientEvent::input_audio_clear())],
+            ModelInput::ToolOutput { call_id, output } => {
+                vec![Event(ClientEvent::function_call_output(call_id, output))]
+            }
+            ModelInput::CreateResponse { event_id } => vec![Event(
+                beta::ResponseCreate::default()
+                    .with_event_id(event_id)
+                    .into(),
+            )],
+            ModelInput::CancelResponse => vec![Event(ClientEvent::response_cancel())],
+            ModelInput::Truncate {
+                item_id,
+                content_index,
+                audio_end_ms,
+            } => {
+                vec![Event(ClientEvent::truncate(
+                    item_id,
+                    content_index,
+                    audio_end_ms,
+                ))]
+            }
+            ModelInput::CreateItem {
+                item,
+                previous_item_id,
+            } => match item_to_wire(*item) {
+                Some(wire) => {
+                    let mut ev = beta::ConversationItemCreate::default().with_item(wire);
+                    ev.previous_item_id = previous_item_id;
+                    vec![Event(ev.into())]
+                }
+                None => Vec::new(),
+            },
+            ModelInput::DeleteItem { item_id } => vec![Event(ClientEvent::delete_item(item_id))],
+            ModelInput::Raw(text) => vec![Text(text)],
+        }
+    }
+
+    fn decode(event: ServerEvent, out: &mut VecDeque<ModelEvent>, raw: bool) {
+        let raw_event = if raw {
+            Some(Arc::new(event.clone()))
+        } else {
+            None
+        };
+        match event {
+            ServerEvent::ResponseAudioDelta(d) => {
+                match realtime_protocol::audio::decode_base64(&d.delta) {
+                    Ok(pcm) => out.push_back(ModelEvent::AudioDelta {
+                        response_id: d.response_id,
+                        item_id: d.item_id,
+                        content_index: index(d.content_index),
+                        pcm,
+                    }),
+                    Err(e) => out.push_back(ModelEvent::DecodeError {
+                        message: format!("audio delta: {e}"),
+                        raw: None,
+                    }),
+                }
+            }
+            ServerEvent::ResponseAudioTranscriptDelta(d) => {
+                out.push_back(ModelEvent::TranscriptDelta {
+                    response_id: d.response_id,
+                    item_id: d.item_id,
+                    content_index: index(d.content_index),
+                    delta: d.delta,
+                })
+            }
+            ServerEvent::ResponseTextDelta(d) => out.push_back(ModelEvent::TextDelta {
+                response_id: d.response_id,
+                item_id: d.item_id,
+                content_index: index(d.content_index),
+                delta: d.delta,
+            }),
+            ServerEvent::ResponseAudioDone(d) => out.push_back(ModelEvent::AudioDone {
+                item_id: d.item_id,
+                content_index: index(d.content_index),
+            }),
+            ServerEvent::ResponseCreated(r) => out.push_back(ModelEvent::ResponseCreated {
+                response_id: r.response.id.clone().unwrap_or_default(),
+            }),
+            ServerEvent::ResponseDone(r) => {
+                let resp = r.response;
+                out.push_back(ModelEvent::ResponseDone {
+                    response_id: resp.id.unwrap_or_default(),
+                    status: resp
+                        .status
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_else(|| "completed".into()),
+                    usage: resp
+                        .usage
+                        .map(|u| usage(u.total_tokens, u.input_tokens, u.output_tokens)),
+                });
+            }
+            ServerEvent::ResponseOutputItemAdded(e) => out.push_back(ModelEvent::ItemUpdated {
+                item: item_from_wire(e.item),
+                previous_item_id: None,
+            }),
+            ServerEvent::ResponseOutputItemDone(e) => {
+                let item = item_from_wire(e.item);
+                let call = match &item {
+                    HistoryItem::FunctionCall {
+                        item_id,
+                        call_id,
+                        name,
+                        arguments,
+                        ..
+                    } => Some(ModelEvent::FunctionCall {
+                        call_id: call_id.clone(),
+                        name: name.clone(),
+                        arguments: arguments.clone(),
+                        item_id: item_id.clone(),
+                        response_id: Some(e.response_id.clone()),
+                    }),
+                    _ => None,
+                };
+                out.push_back(ModelEvent::ItemUpdated {
+                    item,
+                    previous_item_id: None,
+                });
+                out.extend(call);
+            }
+            ServerEvent::ConversationItemCreated(e) => out.push_back(ModelEvent::ItemUpdated {
+                item: item_from_wire(e.item),
+                previous_item_id: e.previous_item_id,
+            }),
+            ServerEvent::ConversationItemRetrieved(e) => out.push_back(ModelEvent::ItemUpdated {
+                item: item_from_wire(e.item),
+                previous_item_id: None,
+            }),
+            ServerEvent::ConversationItemDeleted(e) => {
+                out.push_back(ModelEvent::ItemDeleted { item_id: e.item_id })
+            }
+            ServerEvent::ConversationItemTruncated(e) => out.push_back(ModelEvent::ItemTruncated {
+                item_id: e.item_id,
+                audio_end_ms: ms(e.audio_end_ms),
+            }),
+            ServerEvent::ConversationItemInputAudioTranscriptionDelta(e) => {
+                if let Some(delta) = e.delta {
+                    out.push_back(ModelEvent::InputTranscriptDelta {
+                        item_id: e.item_id,
+                        delta,
+                    });
+                }
+            }
+            ServerEvent::ConversationItemInputAudioTranscriptionCompleted(e) => {
+                out.push_back(ModelEvent::InputTranscriptCompleted {
+                    item_id: e.item_id,
+                    content_index: index(e.content_index),
+                    transcript: e.transcript,
+                })
+            }
+            ServerEvent::ConversationItemInputAudioTranscriptionFailed(e) => {
+                out.push_back(ModelEvent::Error(ServerError {
+                    kind: e
+                        .error
+                        .r#type
+                        .clone()
+                        .unwrap_or_else(|| "transcription_error".into()),
+                    code: e.error.code.clone(),
+                    message: e
+                        .error
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| "input audio transcription failed".into()),
+                    param: e.error.param.clone(),
+                    event_id: None,
+                }))
+            }
+            ServerEvent::InputAudioBufferSpeechStarted(e) => {
+                out.push_back(ModelEvent::SpeechStarted {
+                    item_id: e.item_id,
+                    audio_start_ms: ms(e.audio_start_ms),
+                })
+            }
+            ServerEvent::InputAudioBufferSpeechStopped(e) => {
+                out.push_back(ModelEvent::SpeechStopped { item_id: e.item_id })
+            }
+            ServerEvent::SessionUpdated(_) => out.push_back(ModelEvent::SessionUpdated),
+            ServerEvent::Error(e) => out.push_back(ModelEvent::Error(ServerError {
+                kind: e.error.r#type,
+                code: e.error.code,
+                message: e.error.message,
+                param: e.error.param,
+                event_id: e.error.event_id.map(|id| id.into_string()),
+            })),
+            _ => {}
+        }
+        if let Some(ev) = raw_event {
+            out.push_back(ModelEvent::Raw(RawServerEvent::Beta(ev)));
+        }
+    }
+}

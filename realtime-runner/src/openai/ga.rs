@@ -1,0 +1,545 @@
+//! The GA dialect: `response.output_audio.*`, `conversation.item.added/done`, nested
+//! `session.audio`.
+
+use super::{audio_append_json, index, ms, usage, Adapter, Encoded};
+use crate::history::{ContentPart, HistoryItem, Role};
+use crate::model::{ModelEvent, ModelInput, RawServerEvent, ServerError, UserContent};
+use crate::settings::{
+    self, AudioFormat, Eagerness, Modality, NoiseReduction, SessionSettings, TurnDetection,
+};
+use realtime_protocol::ga::{self, ClientEvent, ServerEvent};
+use realtime_protocol::{Ga, ItemId};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+fn item_from_wire(item: ga::ConversationItem) -> HistoryItem {
+    let id = |i: Option<ItemId>| i.unwrap_or_default();
+    let status = |s: Option<&str>| s.map(str::to_owned);
+    match item {
+        ga::ConversationItem::MessageUser(m) => HistoryItem::Message {
+            item_id: id(m.id),
+            role: Role::User,
+            status: status(m.status.as_ref().map(|s| s.as_str())),
+            content: m
+                .content
+                .into_iter()
+                .map(|p| match p.r#type.as_ref().map(|t| t.as_str()) {
+                    Some("input_audio") => ContentPart::InputAudio {
+                        transcript: p.transcript,
+                    },
+                    Some("input_image") => ContentPart::InputImage {
+                        image_url: p.image_url,
+                    },
+                    _ => ContentPart::InputText {
+                        text: p.text.unwrap_or_default(),
+                    },
+                })
+                .collect(),
+        },
+        ga::ConversationItem::MessageSystem(m) => HistoryItem::Message {
+            item_id: id(m.id),
+            role: Role::System,
+            status: status(m.status.as_ref().map(|s| s.as_str())),
+            content: m
+                .content
+                .into_iter()
+                .map(|p| ContentPart::InputText {
+                    text: p.text.unwrap_or_default(),
+                })
+                .collect(),
+        },
+        ga::ConversationItem::MessageAssistant(m) => HistoryItem::Message {
+            item_id: id(m.id),
+            role: Role::Assistant,
+            status: status(m.status.as_ref().map(|s| s.as_str())),
+            content: m
+                .content
+                .into_iter()
+                .map(|p| match p.r#type.as_ref().map(|t| t.as_str()) {
+                    Some("output_audio") | Some("audio") => ContentPart::Audio {
+                        transcript: p.transcript,
+                    },
+                    _ => ContentPart::Text {
+                        text: p.text.unwrap_or_default(),
+                    },
+                })
+                .collect(),
+        },
+        ga::ConversationItem::FunctionCall(f) => HistoryItem::FunctionCall {
+            item_id: id(f.id),
+            call_id: f.call_id.unwrap_or_default(),
+            name: f.name,
+            arguments: f.arguments,
+            output: None,
+            status: status(f.status.as_ref().map(|s| s.as_str())),
+        },
+        ga::ConversationItem::FunctionCallOutput(f) => HistoryItem::FunctionCallOutput {
+            item_id: id(f.id),
+            call_id: f.call_id,
+            output: f.output,
+        },
+        other => {
+            let raw = serde_json::to_value(&other).unwrap_or_default();
+            let item_id = raw
+                .get("id")
+                .and_then(|v| v.as_str())
+                .map(ItemId::from)
+                .unwrap_or_default();
+            HistoryItem::Other { item_id, raw }
+        }
+    }
+}
+
+fn item_to_wire(item: HistoryItem) -> ga::ConversationItem {
+    match item {
+        HistoryItem::Message {
+            item_id,
+            role,
+            content,
+            ..
+        } => {
+            let texts = content.iter().filter_map(|p| p.text().map(str::to_owned));
+            match role {
+                Role::User => ga::ConversationItem::MessageUser(
+                    ga::ConversationItemMessageUser::default()
+                        .with_id(item_id)
+                        .with_content(
+                            content
+                                .iter()
+                                .map(|p| match p {
+                                    ContentPart::InputImage {
+                                        image_url: Some(url),
+                                    } => ga::UserContentPart::default()
+                                        .with_type(ga::UserContentPartType::InputImage)
+                                        .with_image_url(url.clone()),
+                                    p => ga::UserContentPart::default()
+                                        .with_type(ga::UserContentPartType::InputText)
+                                        .with_text(p.text().unwrap_or_default().to_owned()),
+                                })
+                                .collect::<Vec<_>>(),
+                        ),
+                ),
+                Role::System => ga::ConversationItem::MessageSystem(
+                    ga::ConversationItemMessageSystem::default()
+                        .with_id(item_id)
+                        .with_content(
+                            texts
+                                .map(|t| {
+                                    ga::SystemContentPart::default()
+                                        .with_type(ga::SystemContentPartType::InputText)
+                                        .with_text(t)
+                                })
+                                .collect::<Vec<_>>(),
+                        ),
+                ),
+                // Assistant audio is replayed as text: the audio itself is not kept.
+                Role::Assistant => ga::ConversationItem::MessageAssistant(
+                    ga::ConversationItemMessageAssistant::default()
+                        .with_id(item_id)
+                        .with_content(
+                            texts
+                                .map(|t| {
+                                    ga::AssistantContentPart::default()
+                                        .with_type(ga::AssistantContentPartType::OutputText)
+                                        .with_text(t)
+                                })
+                                .collect::<Vec<_>>(),
+                        ),
+                ),
+            }
+        }
+        HistoryItem::FunctionCall {
+            item_id,
+            call_id,
+            name,
+            arguments,
+            ..
+        } => ga::ConversationItem::FunctionCall(
+            ga::ConversationItemFunctionCall::default()
+                .with_id(item_id)
+                .with_call_id(call_id)
+                .with_name(name)
+                .with_arguments(arguments),
+        ),
+        HistoryItem::FunctionCallOutput {
+            item_id,
+            call_id,
+            output,
+        } => ga::ConversationItem::FunctionCallOutput(
+            ga::ConversationItemFunctionCallOutput::default()
+                .with_id(item_id)
+                .with_call_id(call_id)
+                .with_output(output),
+        ),
+        HistoryItem::Other { raw, .. } => ga::ConversationItem::Unknown(raw),
+    }
+}
+
+fn format(f: AudioFormat) -> ga::AudioFormat {
+    match f {
+        AudioFormat::Pcm16 => ga::AudioFormat::AudioPcm(
+            ga::PcmAudioFormat::default()
+                .with_type(ga::PcmAudioFormatType::AudioPcm)
+                .with_rate(24_000),
+        ),
+        AudioFormat::G711Ulaw => ga::AudioFormat::AudioPcmu(
+            ga::PcmuAudioFormat::default().with_type(ga::PcmuAudioFormatType::AudioPcmu),
+        ),
+        AudioFormat::G711Alaw => ga::AudioFormat::AudioPcma(
+            ga::PcmaAudioFormat::default().with_type(ga::PcmaAudioFormatType::AudioPcma),
+        ),
+    }
+}
+
+fn turn_detection(td: &TurnDetection) -> ga::TurnDetection {
+    let i = |v: Option<u32>| v.map(i64::from);
+    match td {
+        TurnDetection::ServerVad {
+            threshold,
+            prefix_padding_ms,
+            silence_duration_ms,
+            create_response,
+            interrupt_response,
+        } => {
+            let mut v = ga::TurnDetectionServerVad::default();
+            v.threshold = *threshold;
+            v.prefix_padding_ms = i(*prefix_padding_ms);
+            v.silence_duration_ms = i(*silence_duration_ms);
+            v.create_response = *create_response;
+            v.interrupt_response = *interrupt_response;
+            ga::TurnDetection::ServerVad(v)
+        }
+        TurnDetection::SemanticVad {
+            eagerness,
+            create_response,
+            interrupt_response,
+        } => {
+            let mut v = ga::TurnDetectionSemanticVad::default();
+            v.eagerness = eagerness
+                .map(|e| ga::TurnDetectionSemanticVadEagerness::from(settings_eagerness(e)));
+            v.create_response = *create_response;
+            v.interrupt_response = *interrupt_response;
+            ga::TurnDetection::SemanticVad(v)
+        }
+    }
+}
+
+pub(super) fn settings_eagerness(e: Eagerness) -> &'static str {
+    match e {
+        Eagerness::Low => "low",
+        Eagerness::Medium => "medium",
+        Eagerness::High => "high",
+        Eagerness::Auto => "auto",
+    }
+}
+
+pub(super) fn noise(n: NoiseReduction) -> &'static str {
+    match n {
+        NoiseReduction::NearField => "near_field",
+        NoiseReduction::FarField => "far_field",
+    }
+}
+
+fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
+    let mut req = ga::SessionCreateRequest::default();
+    req.model = s.model.as_deref().map(ga::Model::from);
+    req.instructions.clone_from(&s.instructions);
+    req.output_modalities = s.output_modality.map(|m| {
+        vec![match m {
+            Modality::Audio => ga::OutputModality::Audio,
+            Modality::Text => ga::OutputModality::Text,
+        }]
+    });
+    let mut input = ga::SessionCreateRequestAudioInput::default();
+    input.format = s.input_audio_format.map(format);
+    input.transcription = s.input_transcription.as_ref().map(|t| {
+        t.as_ref().map(|t| {
+            let mut a = ga::AudioTranscription::default();
+            a.model = t.model.as_deref().map(ga::AudioTranscriptionModel::from);
+            a.language.clone_from(&t.language);
+            a.prompt.clone_from(&t.prompt);
+            a
+        })
+    });
+    input.noise_reduction = s.noise_reduction.map(|n| {
+        n.map(|n| ga::NoiseReduction::default().with_type(ga::NoiseReductionType::from(noise(n))))
+    });
+    input.turn_detection = s
+        .turn_detection
+        .as_ref()
+        .map(|t| t.as_ref().map(turn_detection));
+    let mut output = ga::SessionCreateRequestAudioOutput::default();
+    output.format = s.output_audio_format.map(format);
+    output.voice = s
+        .voice
+        .as_deref()
+        .map(|v| ga::VoiceOrCustomVoice::Voice(ga::Voice::from(v)));
+    output.speed = s.speed;
+    if input != ga::SessionCreateRequestAudioInput::default()
+        || output != ga::SessionCreateRequestAudioOutput::default()
+    {
+        let mut audio = ga::SessionCreateRequestAudio::default();
+        if input != ga::SessionCreateRequestAudioInput::default() {
+            audio.input = Some(input);
+        }
+        if output != ga::SessionCreateRequestAudioOutput::default() {
+            audio.output = Some(output);
+        }
+        req.audio = Some(audio);
+    }
+    req.tools = s
+        .tools
+        .as_ref()
+        .map(|t| t.iter().map(|d| d.to_ga()).collect());
+    req.tool_choice = s.tool_choice.as_deref().map(|c| match c {
+        "auto" | "none" | "required" => ga::ToolChoice::Options(ga::ToolChoiceOptions::from(c)),
+        name => ga::ToolChoice::Object(ga::ToolChoiceObject::Function(
+            ga::ToolChoiceFunction::default().with_name(name),
+        )),
+    });
+    req.tracing = s.tracing.as_ref().map(|t| {
+        t.as_ref().map(|t| match t {
+            settings::Tracing::Auto => ga::Tracing::String(ga::TracingMode::Auto),
+            settings::Tracing::Config {
+                workflow_name,
+                group_id,
+            } => {
+                let mut c = ga::TracingConfig::default();
+                c.workflow_name.clone_from(workflow_name);
+                c.group_id.clone_from(group_id);
+                ga::Tracing::Object(c)
+            }
+        })
+    });
+    req
+}
+
+impl Adapter for Ga {
+    fn encode(input: ModelInput) -> Vec<Encoded<ClientEvent>> {
+        use Encoded::{Event, Text};
+        match input {
+            ModelInput::UpdateSession(s) => vec![Event(ClientEvent::session_update(session(&s)))],
+            ModelInput::UserMessage(m) => {
+                let parts: Vec<ga::UserContentPart> = m
+                    .parts
+                    .into_iter()
+                    .map(|p| match p {
+                        UserContent::Text(t) => ga::UserContentPart::default()
+                            .with_type(ga::UserContentPartType::InputText)
+                            .with_text(t),
+                        UserContent::Image { url, detail } => {
+                            let mut part = ga::UserContentPart::default()
+                                .with_type(ga::UserContentPartType::InputImage)
+                                .with_image_url(url);
+                            part.detail = detail.as_deref().map(ga::UserContentPartDetail::from);
+                            part
+                        }
+                    })
+                    .collect();
+                let item = ga::ConversationItem::MessageUser(
+                    ga::ConversationItemMessageUser::default().with_content(parts),
+                );
+                vec![Event(ClientEvent::create_item(item))]
+            }
+            ModelInput::Audio { pcm, commit } => {
+                let mut out = vec![Text(audio_append_json(&pcm))];
+                if commit {
+                    out.push(Event(ClientEvent::input_audio_commit()));
+                }
+                out
+            }
+            ModelInput::CommitAudio => vec![Event(ClientEvent::input_audio_commit())],
+            ModelInput::ClearAudio => vec![Event(ClientEvent::input_audio_clear())],
+            ModelInput::ToolOutput { call_id, output } => {
+                vec![Event(ClientEvent::function_call_output(call_id, output))]
+            }
+            ModelInput::CreateResponse { event_id } => vec![Event(
+                ga::ResponseCreate::default().with_event_id(event_id).into(),
+            )],
+            ModelInput::CancelResponse => vec![Event(ClientEvent::response_cancel())],
+            ModelInput::Truncate {
+                item_id,
+                content_index,
+                audio_end_ms,
+            } => {
+                vec![Event(ClientEvent::truncate(
+                    item_id,
+                    content_index,
+                    audio_end_ms,
+                ))]
+            }
+            ModelInput::CreateItem {
+                item,
+                previous_item_id,
+            } => {
+                let mut ev = ga::ConversationItemCreate::default().with_item(item_to_wire(*item));
+                ev.previous_item_id = previous_item_id;
+                vec![Event(ev.into())]
+            }
+            ModelInput::DeleteItem { item_id } => vec![Event(ClientEvent::delete_item(item_id))],
+            ModelInput::Raw(text) => vec![Text(text)],
+        }
+    }
+
+    fn decode(event: ServerEvent, out: &mut VecDeque<ModelEvent>, raw: bool) {
+        let raw_event = if raw {
+            Some(Arc::new(event.clone()))
+        } else {
+            None
+        };
+        match event {
+            ServerEvent::ResponseOutputAudioDelta(d) => {
+                match realtime_protocol::audio::decode_base64(&d.delta) {
+                    Ok(pcm) => out.push_back(ModelEvent::AudioDelta {
+                        response_id: d.response_id,
+                        item_id: d.item_id,
+                        content_index: index(d.content_index),
+                        pcm,
+                    }),
+                    Err(e) => out.push_back(ModelEvent::DecodeError {
+                        message: format!("audio delta: {e}"),
+                        raw: None,
+                    }),
+                }
+            }
+            ServerEvent::ResponseOutputAudioTranscriptDelta(d) => {
+                out.push_back(ModelEvent::TranscriptDelta {
+                    response_id: d.response_id,
+                    item_id: d.item_id,
+                    content_index: index(d.content_index),
+                    delta: d.delta,
+                })
+            }
+            ServerEvent::ResponseOutputTextDelta(d) => out.push_back(ModelEvent::TextDelta {
+                response_id: d.response_id,
+                item_id: d.item_id,
+                content_index: index(d.content_index),
+                delta: d.delta,
+            }),
+            ServerEvent::ResponseOutputAudioDone(d) => out.push_back(ModelEvent::AudioDone {
+                item_id: d.item_id,
+                content_index: index(d.content_index),
+            }),
+            ServerEvent::ResponseCreated(r) => out.push_back(ModelEvent::ResponseCreated {
+                response_id: r.response.id.clone().unwrap_or_default(),
+            }),
+            ServerEvent::ResponseDone(r) => {
+                let resp = r.response;
+                out.push_back(ModelEvent::ResponseDone {
+                    response_id: resp.id.unwrap_or_default(),
+                    status: resp
+                        .status
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_else(|| "completed".into()),
+                    usage: resp
+                        .usage
+                        .map(|u| usage(u.total_tokens, u.input_tokens, u.output_tokens)),
+                });
+            }
+            ServerEvent::ResponseOutputItemAdded(e) => out.push_back(ModelEvent::ItemUpdated {
+                item: item_from_wire(e.item),
+                previous_item_id: None,
+            }),
+            ServerEvent::ResponseOutputItemDone(e) => {
+                let item = item_from_wire(e.item);
+                let call = match &item {
+                    HistoryItem::FunctionCall {
+                        item_id,
+                        call_id,
+                        name,
+                        arguments,
+                        ..
+                    } => Some(ModelEvent::FunctionCall {
+                        call_id: call_id.clone(),
+                        name: name.clone(),
+                        arguments: arguments.clone(),
+                        item_id: item_id.clone(),
+                        response_id: Some(e.response_id.clone()),
+                    }),
+                    _ => None,
+                };
+                out.push_back(ModelEvent::ItemUpdated {
+                    item,
+                    previous_item_id: None,
+                });
+                out.extend(call);
+            }
+            ServerEvent::ConversationItemAdded(e) => out.push_back(ModelEvent::ItemUpdated {
+                item: item_from_wire(e.item),
+                previous_item_id: e.previous_item_id,
+            }),
+            ServerEvent::ConversationItemDone(e) => out.push_back(ModelEvent::ItemUpdated {
+                item: item_from_wire(e.item),
+                previous_item_id: e.previous_item_id,
+            }),
+            ServerEvent::ConversationItemCreated(e) => out.push_back(ModelEvent::ItemUpdated {
+                item: item_from_wire(e.item),
+                previous_item_id: e.previous_item_id,
+            }),
+            ServerEvent::ConversationItemRetrieved(e) => out.push_back(ModelEvent::ItemUpdated {
+                item: item_from_wire(e.item),
+                previous_item_id: None,
+            }),
+            ServerEvent::ConversationItemDeleted(e) => {
+                out.push_back(ModelEvent::ItemDeleted { item_id: e.item_id })
+            }
+            ServerEvent::ConversationItemTruncated(e) => out.push_back(ModelEvent::ItemTruncated {
+                item_id: e.item_id,
+                audio_end_ms: ms(e.audio_end_ms),
+            }),
+            ServerEvent::ConversationItemInputAudioTranscriptionDelta(e) => {
+                if let Some(delta) = e.delta {
+                    out.push_back(ModelEvent::InputTranscriptDelta {
+                        item_id: e.item_id,
+                        delta,
+                    });
+                }
+            }
+            ServerEvent::ConversationItemInputAudioTranscriptionCompleted(e) => {
+                out.push_back(ModelEvent::InputTranscriptCompleted {
+                    item_id: e.item_id,
+                    content_index: index(e.content_index),
+                    transcript: e.transcript,
+                })
+            }
+            ServerEvent::ConversationItemInputAudioTranscriptionFailed(e) => {
+                out.push_back(ModelEvent::Error(ServerError {
+                    kind: e
+                        .error
+                        .r#type
+                        .clone()
+                        .unwrap_or_else(|| "transcription_error".into()),
+                    code: e.error.code.clone(),
+                    message: e
+                        .error
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| "input audio transcription failed".into()),
+                    param: e.error.param.clone(),
+                    event_id: None,
+                }))
+            }
+            ServerEvent::InputAudioBufferSpeechStarted(e) => {
+                out.push_back(ModelEvent::SpeechStarted {
+                    item_id: e.item_id,
+                    audio_start_ms: ms(e.audio_start_ms),
+                })
+            }
+            ServerEvent::InputAudioBufferSpeechStopped(e) => {
+                out.push_back(ModelEvent::SpeechStopped { item_id: e.item_id })
+            }
+            ServerEvent::SessionUpdated(_) => out.push_back(ModelEvent::SessionUpdated),
+            ServerEvent::Error(e) => out.push_back(ModelEvent::Error(ServerError {
+                kind: e.error.r#type,
+                code: e.error.code,
+                message: e.error.message,
+                param: e.error.param,
+                event_id: e.error.event_id.map(|id| id.into_string()),
+            })),
+            _ => {}
+        }
+        if let Some(ev) = raw_event {
+            out.push_back(ModelEvent::Raw(RawServerEvent::Ga(ev)));
+        }
+    }
+}

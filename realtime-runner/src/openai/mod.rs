@@ -1,0 +1,305 @@
+//! [`OpenAIRealtimeModel`]: the [`RealtimeModel`] over the WebSocket transport, in either
+//! dialect. Every dialect difference (event names, session shape, content part names, the
+//! beta header) is confined to this module and its `ga` / `beta` adapters.
+
+mod beta;
+mod ga;
+
+use crate::error::RunnerError;
+use crate::model::{
+    ModelConnectOptions, ModelConnection, ModelEvent, ModelInput, ModelSender, RealtimeModel,
+};
+use async_trait::async_trait;
+use futures_util::Stream;
+use realtime_protocol::{Dialect, Protocol};
+use realtime_transport::{Auth, ConnectionBuilder, EventReceiver, EventSender, RealtimeConnection};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// One dialect's conversions between the neutral model vocabulary and its wire events.
+pub(crate) trait Adapter: Protocol {
+    /// The wire events for one input. Audio appends are pre-encoded text for speed.
+    fn encode(input: ModelInput) -> Vec<Encoded<Self::ClientEvent>>;
+
+    /// The neutral events for one server event, appended to `out`.
+    fn decode(event: Self::ServerEvent, out: &mut VecDeque<ModelEvent>, raw: bool);
+}
+
+/// An encoded input: a typed event, or JSON text built directly.
+pub(crate) enum Encoded<E> {
+    Event(E),
+    Text(String),
+}
+
+/// `{"type":"input_audio_buffer.append","audio":"<base64>"}`, built without serde.
+pub(crate) fn audio_append_json(pcm: &[u8]) -> String {
+    let b64 = realtime_protocol::audio::encode_base64(pcm);
+    let mut s = String::with_capacity(b64.len() + 52);
+    s.push_str(r#"{"type":"input_audio_buffer.append","audio":""#);
+    s.push_str(&b64);
+    s.push_str(r#""}"#);
+    s
+}
+
+/// The OpenAI Realtime API (or Azure, or a compatible server) as a [`RealtimeModel`].
+///
+/// GA by default; [`dialect`](Self::dialect) picks beta. The key comes from `OPENAI_API_KEY`
+/// unless set.
+#[derive(Clone, Debug)]
+pub struct OpenAIRealtimeModel {
+    dialect: Dialect,
+    endpoint: Option<String>,
+    auth: Auth,
+    azure: Option<(String, String, Option<String>)>,
+    headers: Vec<(String, String)>,
+    sip_call_id: Option<String>,
+    keep_alive: Option<(Option<Duration>, Duration)>,
+    connect_timeout: Option<Duration>,
+    max_message_size: Option<usize>,
+}
+
+impl Default for OpenAIRealtimeModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OpenAIRealtimeModel {
+    /// OpenAI's endpoint, GA dialect, key from `OPENAI_API_KEY`.
+    pub fn new() -> Self {
+        Self {
+            dialect: Dialect::Ga,
+            endpoint: None,
+            auth: Auth::FromEnv,
+            azure: None,
+            headers: Vec::new(),
+            sip_call_id: None,
+            keep_alive: None,
+            connect_timeout: None,
+            max_message_size: None,
+        }
+    }
+
+    /// The dialect.
+    pub fn dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// The WebSocket endpoint, e.g. a local fake server's URL.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// How to authenticate.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Azure OpenAI (see [`ConnectionBuilder::azure`]).
+    pub fn azure(
+        mut self,
+        resource: impl Into<String>,
+        deployment: impl Into<String>,
+        api_version: Option<&str>,
+    ) -> Self {
+        self.azure = Some((
+            resource.into(),
+            deployment.into(),
+            api_version.map(str::to_owned),
+        ));
+        self
+    }
+
+    /// An extra request header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Attach to a SIP call instead of naming a model.
+    pub fn sip_call_id(mut self, call_id: impl Into<String>) -> Self {
+        self.sip_call_id = Some(call_id.into());
+        self
+    }
+
+    /// Keep-alive ping interval (`None`: off) and pong timeout.
+    pub fn keep_alive(mut self, interval: Option<Duration>, pong_timeout: Duration) -> Self {
+        self.keep_alive = Some((interval, pong_timeout));
+        self
+    }
+
+    /// Deadline for DNS and TCP.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Largest message accepted.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = Some(bytes);
+        self
+    }
+
+    /// The configured dialect.
+    pub fn configured_dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn builder<P: Protocol>(&self, options: &ModelConnectOptions) -> ConnectionBuilder<P> {
+        let mut b = RealtimeConnection::<P>::builder().auth(self.auth.clone());
+        if let Some(e) = &self.endpoint {
+            b = b.endpoint(e);
+        }
+        if let Some(m) = &options.model {
+            b = b.model(m);
+        }
+        if let Some((r, d, v)) = &self.azure {
+            b = b.azure(r, d, v.as_deref());
+        }
+        for (k, v) in &self.headers {
+            b = b.header(k, v);
+        }
+        if let Some(c) = &self.sip_call_id {
+            b = b.sip_call_id(c);
+        }
+        if let Some((i, t)) = self.keep_alive {
+            b = b.keep_alive(i, t);
+        }
+        if let Some(t) = self.connect_timeout {
+            b = b.connect_timeout(t);
+        }
+        if let Some(m) = self.max_message_size {
+            b = b.max_message_size(m);
+        }
+        b
+    }
+
+    async fn connect_as<P: Adapter>(
+        &self,
+        options: ModelConnectOptions,
+    ) -> Result<ModelConnection, RunnerError> {
+        let (tx, rx) = self.builder::<P>(&options).connect().await?.split();
+        Ok(ModelConnection {
+            sender: Arc::new(Sender { tx }),
+            events: Box::pin(Events::<P> {
+                rx,
+                pending: VecDeque::new(),
+                raw: options.raw_events,
+                done: false,
+            }),
+        })
+    }
+}
+
+#[async_trait]
+impl RealtimeModel for OpenAIRealtimeModel {
+    async fn connect(&self, options: ModelConnectOptions) -> Result<ModelConnection, RunnerError> {
+        match self.dialect {
+            Dialect::Beta => self.connect_as::<realtime_protocol::Beta>(options).await,
+            _ => self.connect_as::<realtime_protocol::Ga>(options).await,
+        }
+    }
+}
+
+struct Sender<P: Protocol> {
+    tx: EventSender<P>,
+}
+
+#[async_trait]
+impl<P: Adapter> ModelSender for Sender<P> {
+    async fn send(&self, input: ModelInput) -> Result<(), RunnerError> {
+        if let ModelInput::Raw(text) = input {
+            return Ok(self.tx.send_raw(text).await?);
+        }
+        for e in P::encode(input) {
+            match e {
+                Encoded::Event(ev) => self.tx.send(&ev).await?,
+                Encoded::Text(t) => self.tx.send_raw(t).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(&self) {
+        let _ = self.tx.close().await;
+    }
+}
+
+/// The model's events: the transport's typed stream, converted in place (no extra task).
+struct Events<P: Protocol> {
+    rx: EventReceiver<P>,
+    pending: VecDeque<ModelEvent>,
+    raw: bool,
+    done: bool,
+}
+
+impl<P: Adapter> Stream for Events<P> {
+    type Item = ModelEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ModelEvent>> {
+        let this = &mut *self;
+        loop {
+            if let Some(e) = this.pending.pop_front() {
+                return Poll::Ready(Some(e));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.rx).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(ev))) => P::decode(ev, &mut this.pending, this.raw),
+                Poll::Ready(Some(Err(e))) if !e.is_fatal() => {
+                    let raw = match &e {
+                        realtime_transport::TransportError::Decode(p) => p.raw().map(str::to_owned),
+                        _ => None,
+                    };
+                    let message = match std::error::Error::source(&e) {
+                        Some(cause) => format!("{e}: {cause}"),
+                        None => e.to_string(),
+                    };
+                    this.pending
+                        .push_back(ModelEvent::DecodeError { message, raw });
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    this.pending.push_back(ModelEvent::Closed(Some(Arc::new(
+                        RunnerError::Transport(e),
+                    ))));
+                }
+                Poll::Ready(None) => {
+                    this.done = true;
+                    this.pending.push_back(ModelEvent::Closed(None));
+                }
+            }
+        }
+    }
+}
+
+/// Usage from the dialects' (identically shaped) usage objects.
+pub(crate) fn usage(
+    total: Option<i64>,
+    input: Option<i64>,
+    output: Option<i64>,
+) -> crate::model::Usage {
+    let n = |v: Option<i64>| u64::try_from(v.unwrap_or(0)).unwrap_or(0);
+    crate::model::Usage {
+        requests: 1,
+        input_tokens: n(input),
+        output_tokens: n(output),
+        total_tokens: n(total),
+    }
+}
+
+pub(crate) fn index(i: i64) -> u32 {
+    u32::try_from(i).unwrap_or(0)
+}
+
+pub(crate) fn ms(i: i64) -> u64 {
+    u64::try_from(i).unwrap_or(0)
+}

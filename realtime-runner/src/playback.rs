@@ -1,0 +1,70 @@
+//! [`PlaybackTracker`]: where the application's playback of assistant audio is, so barge-in
+//! truncates the item at what the user actually heard.
+
+use realtime_protocol::ItemId;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Default)]
+struct State {
+    item_id: Option<ItemId>,
+    content_index: u32,
+    played_ms: f64,
+}
+
+/// The application's playback position, fed as audio is played. Cheap to clone; share it with
+/// the audio output task.
+///
+/// Without feeding, the session estimates playback as the time since the item's first audio
+/// delta (real-time playback starting at once), which is right for a client that plays audio
+/// as it arrives.
+#[derive(Debug, Clone, Default)]
+pub struct PlaybackTracker {
+    state: Arc<Mutex<State>>,
+    bytes_per_ms: Arc<Mutex<f64>>,
+}
+
+impl PlaybackTracker {
+    /// A tracker nobody has fed yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn set_bytes_per_ms(&self, bpm: f64) {
+        if let Ok(mut b) = self.bytes_per_ms.lock() {
+            *b = bpm;
+        }
+    }
+
+    /// `bytes` of the item's audio were played.
+    pub fn on_play_bytes(&self, item_id: &ItemId, content_index: u32, bytes: usize) {
+        let bpm = self.bytes_per_ms.lock().map(|b| *b).unwrap_or(48.0);
+        let bpm = if bpm > 0.0 { bpm } else { 48.0 };
+        self.on_play_ms(item_id, content_index, bytes as f64 / bpm);
+    }
+
+    /// `ms` milliseconds of the item's audio were played.
+    pub fn on_play_ms(&self, item_id: &ItemId, content_index: u32, ms: f64) {
+        if let Ok(mut s) = self.state.lock() {
+            if s.item_id.as_ref() != Some(item_id) || s.content_index != content_index {
+                s.item_id = Some(item_id.clone());
+                s.content_index = content_index;
+                s.played_ms = 0.0;
+            }
+            s.played_ms += ms.max(0.0);
+        }
+    }
+
+    /// Playback was stopped (e.g. the app flushed its buffer).
+    pub fn on_interrupted(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = State::default();
+        }
+    }
+
+    /// How much of this item the application reported as played, if it reported anything.
+    pub fn played_ms(&self, item_id: &ItemId, content_index: u32) -> Option<f64> {
+        let s = self.state.lock().ok()?;
+        (s.item_id.as_ref() == Some(item_id) && s.content_index == content_index)
+            .then_some(s.played_ms)
+    }
+}

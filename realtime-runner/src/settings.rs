@@ -1,0 +1,302 @@
+//! [`SessionSettings`]: the session configuration in one vocabulary for both dialects.
+
+use realtime_agent::ToolDefinition;
+
+/// What the model answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Modality {
+    /// Text only.
+    Text,
+    /// Audio, with its transcript.
+    Audio,
+}
+
+/// An audio format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AudioFormat {
+    /// 16-bit little-endian PCM, mono, at 24 kHz (the only rate the API takes).
+    Pcm16,
+    /// G.711 µ-law, 8 kHz (telephony).
+    G711Ulaw,
+    /// G.711 A-law, 8 kHz (telephony).
+    G711Alaw,
+}
+
+impl AudioFormat {
+    /// Bytes per millisecond of audio in this format.
+    pub fn bytes_per_ms(self) -> f64 {
+        match self {
+            AudioFormat::Pcm16 => 48.0,
+            AudioFormat::G711Ulaw | AudioFormat::G711Alaw => 8.0,
+        }
+    }
+}
+
+/// Input transcription.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TranscriptionSettings {
+    /// The model, e.g. `gpt-4o-mini-transcribe`.
+    pub model: Option<String>,
+    /// The input language (ISO-639-1), if known.
+    pub language: Option<String>,
+    /// A prompt to guide transcription.
+    pub prompt: Option<String>,
+}
+
+impl TranscriptionSettings {
+    /// Transcription with `model`.
+    pub fn model(model: impl Into<String>) -> Self {
+        Self {
+            model: Some(model.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// How eagerly semantic VAD ends a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Eagerness {
+    /// Waits longer.
+    Low,
+    /// The middle.
+    Medium,
+    /// Ends turns quickly.
+    High,
+    /// The service decides.
+    Auto,
+}
+
+/// Turn detection (VAD).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum TurnDetection {
+    /// Silence-based VAD.
+    ServerVad {
+        /// Activation threshold, 0 to 1.
+        threshold: Option<f64>,
+        /// Audio kept before speech starts.
+        prefix_padding_ms: Option<u32>,
+        /// Silence that ends a turn.
+        silence_duration_ms: Option<u32>,
+        /// Start a response when the user stops.
+        create_response: Option<bool>,
+        /// Cancel the active response when the user starts.
+        interrupt_response: Option<bool>,
+    },
+    /// Model-based VAD.
+    SemanticVad {
+        /// How eagerly to end turns.
+        eagerness: Option<Eagerness>,
+        /// Start a response when the user stops.
+        create_response: Option<bool>,
+        /// Cancel the active response when the user starts.
+        interrupt_response: Option<bool>,
+    },
+}
+
+impl TurnDetection {
+    /// Semantic VAD that interrupts responses (the SDK's default).
+    pub fn semantic() -> Self {
+        Self::SemanticVad {
+            eagerness: None,
+            create_response: Some(true),
+            interrupt_response: Some(true),
+        }
+    }
+
+    /// Server VAD with the service's defaults, interrupting responses.
+    pub fn server() -> Self {
+        Self::ServerVad {
+            threshold: None,
+            prefix_padding_ms: None,
+            silence_duration_ms: None,
+            create_response: Some(true),
+            interrupt_response: Some(true),
+        }
+    }
+
+    /// Whether speech cancels the active response on the server (default: yes).
+    pub fn interrupts_response(&self) -> bool {
+        match self {
+            Self::ServerVad {
+                interrupt_response, ..
+            }
+            | Self::SemanticVad {
+                interrupt_response, ..
+            } => interrupt_response.unwrap_or(true),
+        }
+    }
+}
+
+/// Noise reduction of the input audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoiseReduction {
+    /// Close microphones (headsets).
+    NearField,
+    /// Far microphones (laptops, rooms).
+    FarField,
+}
+
+/// Tracing of the session in the OpenAI dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tracing {
+    /// Default names.
+    Auto,
+    /// Named traces.
+    Config {
+        /// The workflow name.
+        workflow_name: Option<String>,
+        /// The group id.
+        group_id: Option<String>,
+    },
+}
+
+/// The session configuration. `None` means "not set here": layers are merged with
+/// [`SessionSettings::overlay`], and unset values keep what the session had.
+///
+/// Fields that can be turned off (`input_transcription`, `turn_detection`, `noise_reduction`,
+/// `tracing`) are `Option<Option<_>>`: `Some(None)` turns them off.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct SessionSettings {
+    /// The model.
+    pub model: Option<String>,
+    /// System instructions (set by the runner from the agent).
+    pub instructions: Option<String>,
+    /// The voice.
+    pub voice: Option<String>,
+    /// Text or audio output.
+    pub output_modality: Option<Modality>,
+    /// The format of audio the client sends.
+    pub input_audio_format: Option<AudioFormat>,
+    /// The format of audio the model sends.
+    pub output_audio_format: Option<AudioFormat>,
+    /// Input transcription; `Some(None)` turns it off.
+    pub input_transcription: Option<Option<TranscriptionSettings>>,
+    /// Turn detection; `Some(None)` turns it off.
+    pub turn_detection: Option<Option<TurnDetection>>,
+    /// Noise reduction; `Some(None)` turns it off.
+    pub noise_reduction: Option<Option<NoiseReduction>>,
+    /// Speaking speed, 0.25 to 1.5.
+    pub speed: Option<f64>,
+    /// Sampling temperature (beta only).
+    pub temperature: Option<f64>,
+    /// `auto`, `none`, `required`, or a function name.
+    pub tool_choice: Option<String>,
+    /// The tools (set by the runner from the agent).
+    pub tools: Option<Vec<ToolDefinition>>,
+    /// Tracing; `Some(None)` turns it off.
+    pub tracing: Option<Option<Tracing>>,
+}
+
+impl SessionSettings {
+    /// The SDK's defaults: voice `ash`, audio output, PCM16 at 24 kHz both ways, input
+    /// transcription with `gpt-4o-mini-transcribe`, semantic VAD that interrupts responses.
+    pub fn defaults() -> Self {
+        Self {
+            voice: Some("ash".into()),
+            output_modality: Some(Modality::Audio),
+            input_audio_format: Some(AudioFormat::Pcm16),
+            output_audio_format: Some(AudioFormat::Pcm16),
+            input_transcription: Some(Some(TranscriptionSettings::model("gpt-4o-mini-transcribe"))),
+            turn_detection: Some(Some(TurnDetection::semantic())),
+            ..Self::default()
+        }
+    }
+
+    /// `self` with every value `top` sets replaced by `top`'s.
+    pub fn overlay(mut self, top: &SessionSettings) -> Self {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if top.$f.is_some() { self.$f = top.$f.clone(); } )* };
+        }
+        take!(
+            model,
+            instructions,
+            voice,
+            output_modality,
+            input_audio_format,
+            output_audio_format,
+            input_transcription,
+            turn_detection,
+            noise_reduction,
+            speed,
+            temperature,
+            tool_choice,
+            tools,
+            tracing
+        );
+        self
+    }
+
+    /// Sets [`Self::voice`].
+    pub fn with_voice(mut self, voice: impl Into<String>) -> Self {
+        self.voice = Some(voice.into());
+        self
+    }
+
+    /// Sets [`Self::output_modality`].
+    pub fn with_output_modality(mut self, modality: Modality) -> Self {
+        self.output_modality = Some(modality);
+        self
+    }
+
+    /// Sets both audio formats.
+    pub fn with_audio_format(mut self, format: AudioFormat) -> Self {
+        self.input_audio_format = Some(format);
+        self.output_audio_format = Some(format);
+        self
+    }
+
+    /// Sets [`Self::turn_detection`] (`None` turns it off).
+    pub fn with_turn_detection(mut self, td: Option<TurnDetection>) -> Self {
+        self.turn_detection = Some(td);
+        self
+    }
+
+    /// Sets [`Self::input_transcription`] (`None` turns it off).
+    pub fn with_input_transcription(mut self, t: Option<TranscriptionSettings>) -> Self {
+        self.input_transcription = Some(t);
+        self
+    }
+
+    /// Sets [`Self::noise_reduction`] (`None` turns it off).
+    pub fn with_noise_reduction(mut self, n: Option<NoiseReduction>) -> Self {
+        self.noise_reduction = Some(n);
+        self
+    }
+
+    /// Sets [`Self::tracing`] (`None` turns it off).
+    pub fn with_tracing(mut self, t: Option<Tracing>) -> Self {
+        self.tracing = Some(t);
+        self
+    }
+
+    /// Sets [`Self::model`].
+    pub fn with_model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Sets [`Self::tool_choice`].
+    pub fn with_tool_choice(mut self, choice: impl Into<String>) -> Self {
+        self.tool_choice = Some(choice.into());
+        self
+    }
+
+    /// Sets [`Self::speed`].
+    pub fn with_speed(mut self, speed: f64) -> Self {
+        self.speed = Some(speed);
+        self
+    }
+
+    /// Whether speech cancels responses on the server, under these settings.
+    pub(crate) fn server_interrupts(&self) -> bool {
+        matches!(&self.turn_detection, Some(Some(td)) if td.interrupts_response())
+    }
+}

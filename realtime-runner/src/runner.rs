@@ -37,6 +37,18 @@ pub struct ReconnectPolicy {
     pub max_backoff: Duration,
 }
 
+impl ReconnectPolicy {
+    /// Up to `max_attempts` attempts, waiting `initial_backoff` before the first and doubling
+    /// up to `max_backoff`.
+    pub fn new(max_attempts: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
+        Self {
+            max_attempts,
+            initial_backoff,
+            max_backoff,
+        }
+    }
+}
+
 impl Default for ReconnectPolicy {
     fn default() -> Self {
         Self {

@@ -49,6 +49,7 @@ pub(crate) async fn agent_settings<Ctx: Send + Sync + 'static>(
 
 enum Command<Ctx> {
     Message(UserMessage),
+    Respond,
     Interrupt,
     UpdateAgent(RealtimeAgent<Ctx>),
     Approve {
@@ -144,6 +145,15 @@ impl<Ctx: Send + Sync + 'static> RealtimeSession<Ctx> {
     /// [`RunnerError::SessionClosed`].
     pub async fn send_message(&self, message: impl Into<UserMessage>) -> Result<()> {
         self.command(Command::Message(message.into())).await
+    }
+
+    /// Asks for a response (after the active one, if any), e.g. after committing push-to-talk
+    /// audio with turn detection off.
+    ///
+    /// # Errors
+    /// [`RunnerError::SessionClosed`].
+    pub async fn request_response(&self) -> Result<()> {
+        self.command(Command::Respond).await
     }
 
     /// Sends audio in the session's input format; `commit` commits the input buffer (for
@@ -572,6 +582,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 self.send(ModelInput::UserMessage(m)).await;
                 self.request_response().await;
             }
+            Command::Respond => self.request_response().await,
             Command::Interrupt => self.interrupt(true).await,
             Command::UpdateAgent(agent) => {
                 let with_voice = !self.assistant_audio;

@@ -1,0 +1,378 @@
+//! A voice agent session from a WAV file to a WAV file.
+//!
+//! ```sh
+//! cargo run -p realtime-runner --example voice_agent                  # offline: built-in fake server
+//! OPENAI_API_KEY=sk-... cargo run -p realtime-runner --example voice_agent -- --input question.wav
+//! ```
+//!
+//! With no API key it starts `realtime-testkit`'s fake server in-process, whose scripted model
+//! speaks, calls the `get_weather` tool and hands the caller off to a travel agent. With
+//! `OPENAI_API_KEY` set it talks to OpenAI (`--live` refuses to start without a key; `--offline`
+//! forces the fake server). It reads the user's audio from `--input` (any WAV; a short
+//! speech-like test signal when none is given), writes the assistant's audio to `--output`
+//! (default `reply.wav`) and prints a timed log of the session.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use futures_util::StreamExt;
+use realtime_agent::{FunctionTool, Handoff, RealtimeAgent, ToolContext};
+use realtime_protocol::{audio, Dialect};
+use realtime_runner::{
+    OpenAIRealtimeModel, RealtimeRunner, RunConfig, SessionEvent, SessionSettings,
+    TranscriptionSettings,
+};
+use realtime_testkit::{
+    FakeRealtimeServer, FakeServerConfig, FnResponder, ItemKind, ResponseContext, ResponsePart,
+    ResponsePlan,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::error::Error;
+use std::time::{Duration, Instant};
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+const USAGE: &str = "usage: voice_agent [--input FILE.wav] [--output reply.wav] [--live | --offline] [--dialect ga|beta]";
+
+struct Args {
+    input: Option<String>,
+    output: String,
+    live: bool,
+    offline: bool,
+    dialect: Dialect,
+}
+
+fn parse_args() -> Result<Args, BoxError> {
+    let mut args = Args {
+        input: None,
+        output: "reply.wav".into(),
+        live: false,
+        offline: false,
+        dialect: Dialect::Ga,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--input" => args.input = Some(it.next().ok_or("--input needs a file")?),
+            "--output" => args.output = it.next().ok_or("--output needs a file")?,
+            "--live" => args.live = true,
+            "--offline" => args.offline = true,
+            "--dialect" => {
+                args.dialect = match it.next().as_deref() {
+                    Some("ga") => Dialect::Ga,
+                    Some("beta") => Dialect::Beta,
+                    other => return Err(format!("--dialect ga|beta, not {other:?}").into()),
+                }
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}").into()),
+        }
+    }
+    if args.live && args.offline {
+        return Err("--live and --offline exclude each other".into());
+    }
+    Ok(args)
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct WeatherArgs {
+    /// The city, e.g. "Paris".
+    city: String,
+}
+
+fn agents() -> Result<RealtimeAgent<()>, BoxError> {
+    let travel = RealtimeAgent::builder("Travel Agent")
+        .instructions("You help callers plan trips. Be warm and brief.")
+        .handoff_description("Plans trips and books travel.")
+        .build()?;
+    let weather = FunctionTool::new(
+        "get_weather",
+        "The current weather in a city.",
+        |_ctx: ToolContext<()>, a: WeatherArgs| async move {
+            // A real tool would call a weather service here.
+            Ok::<_, std::convert::Infallible>(format!("sunny and 21 °C in {}", a.city))
+        },
+    )?;
+    Ok(RealtimeAgent::builder("Weather Agent")
+        .instructions(
+            "You answer weather questions with the get_weather tool, then offer the travel agent.",
+        )
+        .tool(weather)
+        .handoff(Handoff::to(&travel))
+        .build()?)
+}
+
+/// What the offline fake model says: greet and call the tool; report the weather and hand off;
+/// then speak as the travel agent.
+fn scripted_model(ctx: &ResponseContext) -> ResponsePlan {
+    let call_name = |call_id: &str| {
+        ctx.conversation.iter().find_map(|i| match &i.kind {
+            ItemKind::FunctionCall {
+                call_id: c, name, ..
+            } if c == call_id => Some(name.clone()),
+            _ => None,
+        })
+    };
+    match ctx.pending_tool_output() {
+        Some((call_id, output)) if call_name(call_id).as_deref() == Some("get_weather") => {
+            ResponsePlan::new([
+                ResponsePart::speech(format!(
+                    "It is {output}. Let me pass you to our travel agent."
+                )),
+                ResponsePart::function_call("transfer_to_travel_agent", serde_json::json!({})),
+            ])
+        }
+        Some(_) => ResponsePlan::speech(
+            "Hi, travel agent here. Paris is lovely this week; shall I look at trains?",
+        ),
+        None => ResponsePlan::new([
+            ResponsePart::speech("Let me check the weather for you."),
+            ResponsePart::function_call("get_weather", serde_json::json!({"city": "Paris"})),
+        ]),
+    }
+}
+
+/// About 1.6 s of a speech-like signal: voiced "syllables" (a 140 Hz buzz with formants) and
+/// short pauses, PCM16 24 kHz.
+fn speech_like() -> Vec<i16> {
+    let rate = 24_000.0;
+    let mut out = Vec::new();
+    for (i, formant) in [700.0, 1200.0, 500.0, 900.0].iter().enumerate() {
+        let n = (0.28 * rate) as usize;
+        for k in 0..n {
+            let t = k as f64 / rate;
+            let env = (std::f64::consts::PI * k as f64 / n as f64).sin().powi(2);
+            let f0 = 140.0 + 10.0 * i as f64;
+            let mut v = 0.0;
+            for h in 1..12 {
+                let f = f0 * h as f64;
+                let gain = 1.0 / (1.0 + ((f - formant) / 250.0).powi(2));
+                v += gain * (2.0 * std::f64::consts::PI * f * t).sin();
+            }
+            out.push((v * env * 6_000.0).clamp(-32_000.0, 32_000.0) as i16);
+        }
+        out.extend(std::iter::repeat_n(0, (0.12 * rate) as usize));
+    }
+    out
+}
+
+fn read_wav(path: &str) -> Result<Vec<i16>, BoxError> {
+    let mut reader =
+        hound::WavReader::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let spec = reader.spec();
+    let samples: Vec<i16> = match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Int, 16) => reader.samples::<i16>().collect::<Result<_, _>>()?,
+        (hound::SampleFormat::Int, bits) => {
+            let shift = i32::from(bits) - 16;
+            reader
+                .samples::<i32>()
+                .map(|s| {
+                    s.map(|v| {
+                        if shift > 0 {
+                            (v >> shift) as i16
+                        } else {
+                            (v << -shift) as i16
+                        }
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        }
+        (hound::SampleFormat::Float, _) => reader
+            .samples::<f32>()
+            .map(|s| s.map(|v| (v.clamp(-1.0, 1.0) * 32_767.0) as i16))
+            .collect::<Result<_, _>>()?,
+    };
+    let mono = audio::to_mono(&samples, spec.channels);
+    Ok(audio::resample_linear(
+        &mono,
+        spec.sample_rate,
+        audio::PCM16_SAMPLE_RATE,
+    ))
+}
+
+fn write_wav(path: &str, pcm: &[u8]) -> Result<(), BoxError> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: audio::PCM16_SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w =
+        hound::WavWriter::create(path, spec).map_err(|e| format!("cannot write {path}: {e}"))?;
+    for s in audio::pcm16_to_samples(pcm) {
+        w.write_sample(s)?;
+    }
+    w.finalize()?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args = parse_args()?;
+    let key = std::env::var("OPENAI_API_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty());
+    if args.live && key.is_none() {
+        return Err("--live needs OPENAI_API_KEY".into());
+    }
+    let live = !args.offline && key.is_some();
+    let started = Instant::now();
+    let log = |who: &str, what: String| {
+        println!(
+            "[{:>6.2}s] {who:<10} {what}",
+            started.elapsed().as_secs_f64()
+        )
+    };
+
+    // The model: OpenAI, or the fake server in this process.
+    let mut fake = None;
+    let model = if live {
+        log(
+            "session",
+            format!("connecting to OpenAI ({} dialect)", args.dialect.as_str()),
+        );
+        OpenAIRealtimeModel::new().dialect(args.dialect)
+    } else {
+        let config = FakeServerConfig::default()
+            .with_responder(FnResponder(scripted_model))
+            .with_input_transcript("What's the weather like in Paris?")
+            .with_audio_chunk_bytes(4_800);
+        let server = FakeRealtimeServer::start(config).await?;
+        log(
+            "session",
+            format!(
+                "no API key: using the built-in fake server at {}",
+                server.url()
+            ),
+        );
+        let model = OpenAIRealtimeModel::new()
+            .dialect(args.dialect)
+            .endpoint(server.base_url())
+            .auth(realtime_transport::Auth::api_key("sk-offline-demo"));
+        fake = Some(server);
+        model
+    };
+
+    let settings = SessionSettings::default()
+        .with_turn_detection(None) // push-to-talk: the file is one turn
+        .with_input_transcription(Some(TranscriptionSettings::model("gpt-4o-mini-transcribe")));
+    let config = RunConfig::default()
+        .with_dialect(args.dialect)
+        .with_settings(settings);
+    let runner = RealtimeRunner::builder(agents()?)
+        .config(config)
+        .model(model)
+        .build();
+    let mut session = runner.run(()).await?;
+    log(
+        "session",
+        format!("connected; agent: {}", session.current_agent()),
+    );
+
+    // The user's turn.
+    let samples = match &args.input {
+        Some(path) => read_wav(path)?,
+        None => speech_like(),
+    };
+    log(
+        "user",
+        format!(
+            "speaking {:.2} s of audio{}",
+            samples.len() as f64 / 24_000.0,
+            if args.input.is_none() {
+                " (generated)"
+            } else {
+                ""
+            }
+        ),
+    );
+    let pcm = audio::samples_to_pcm16(&samples);
+    let chunks: Vec<&[u8]> = pcm.chunks(4_800).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        session.send_audio(chunk, i + 1 == chunks.len()).await?;
+    }
+    session.request_response().await?;
+
+    // The conversation, until the agents are done.
+    let mut reply = Vec::new();
+    let mut transcript = String::new();
+    let mut tools_running = 0usize;
+    let (idle, deadline) = if live {
+        (Duration::from_secs(4), Duration::from_secs(90))
+    } else {
+        (Duration::from_millis(500), Duration::from_secs(30))
+    };
+    let mut quiet_since: Option<Instant> = None;
+    loop {
+        if started.elapsed() > deadline {
+            log("session", "time limit reached".into());
+            break;
+        }
+        let wait = quiet_since.map_or(deadline, |q| idle.saturating_sub(q.elapsed()));
+        let event = match tokio::time::timeout(wait, session.next()).await {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err(_) => break, // quiet after the last turn: done
+        };
+        match event {
+            SessionEvent::AgentStart { agent, .. } => {
+                quiet_since = None;
+                log("assistant", format!("{agent} starts speaking"));
+            }
+            SessionEvent::Audio { pcm, .. } => reply.extend_from_slice(&pcm),
+            SessionEvent::TranscriptDelta { delta, .. } | SessionEvent::TextDelta { delta, .. } => {
+                transcript.push_str(&delta)
+            }
+            SessionEvent::AgentEnd { agent, status, .. } => {
+                if !transcript.is_empty() {
+                    log("assistant", format!("{agent}: \"{}\"", transcript.trim()));
+                    transcript.clear();
+                }
+                log("assistant", format!("{agent} done ({status})"));
+                if tools_running == 0 {
+                    quiet_since = Some(Instant::now());
+                }
+            }
+            SessionEvent::InputTranscriptCompleted { transcript, .. } => {
+                log("user", format!("\"{transcript}\""))
+            }
+            SessionEvent::ToolStart {
+                tool, arguments, ..
+            } => {
+                tools_running += 1;
+                quiet_since = None;
+                log("tool", format!("{tool}({arguments})"));
+            }
+            SessionEvent::ToolEnd { tool, output, .. } => {
+                tools_running = tools_running.saturating_sub(1);
+                log("tool", format!("{tool} -> {output}"));
+            }
+            SessionEvent::Handoff { from, to } => log("handoff", format!("{from} -> {to}")),
+            SessionEvent::AudioInterrupted { audio_end_ms, .. } => {
+                log("interrupt", format!("playback cut at {audio_end_ms} ms"))
+            }
+            SessionEvent::Error(e) => log("error", e.message),
+            SessionEvent::Closed => break,
+            _ => {}
+        }
+    }
+    let usage = session.usage();
+    session.close().await;
+    write_wav(&args.output, &reply)?;
+    log(
+        "session",
+        format!(
+            "closed; wrote {:.2} s of assistant audio to {}; {} responses, {} tokens",
+            reply.len() as f64 / 48_000.0,
+            args.output,
+            usage.requests,
+            usage.total_tokens
+        ),
+    );
+    if let Some(server) = fake {
+        server.shutdown().await;
+    }
+    Ok(())
+}

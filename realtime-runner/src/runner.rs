@@ -94,6 +94,11 @@ pub struct RunConfig {
     pub guardrail_debounce_chars: usize,
     /// Reconnect after an unexpected disconnect; `None` (the default) ends the session.
     pub reconnect: Option<ReconnectPolicy>,
+    /// Send `response.cancel` on every barge-in, even when the session's turn detection has
+    /// `interrupt_response` on and the server cancels by itself (the server then answers
+    /// `response_cancel_not_active`, reported as an error event). Off by default; for servers
+    /// that do not honour `interrupt_response`.
+    pub always_cancel_on_barge_in: bool,
 }
 
 impl Default for RunConfig {
@@ -107,6 +112,7 @@ impl Default for RunConfig {
             raw_events: false,
             guardrail_debounce_chars: defaults::GUARDRAIL_DEBOUNCE,
             reconnect: None,
+            always_cancel_on_barge_in: false,
         }
     }
 }
@@ -146,6 +152,12 @@ impl RunConfig {
     /// Sets [`Self::guardrail_debounce_chars`].
     pub fn with_guardrail_debounce(mut self, chars: usize) -> Self {
         self.guardrail_debounce_chars = chars.max(1);
+        self
+    }
+
+    /// Sets [`Self::always_cancel_on_barge_in`].
+    pub fn with_always_cancel_on_barge_in(mut self, on: bool) -> Self {
+        self.always_cancel_on_barge_in = on;
         self
     }
 

@@ -353,10 +353,8 @@ pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> Rea
     tracker.set_bytes_per_ms(bpm);
     let model_slot: Arc<Mutex<Arc<dyn ModelSender>>> =
         Arc::new(Mutex::new(setup.conn.sender.clone()));
-    let mut history = History::default();
-    history.replace_all(setup.history.clone());
     if let Ok(mut h) = shared.history.lock() {
-        *h = history.clone();
+        h.replace_all(setup.history.clone());
     }
     let mut guardrails: Vec<Arc<dyn OutputGuardrail<Ctx>>> = setup.runner.guardrails.clone();
     guardrails.retain(|g| {
@@ -377,7 +375,6 @@ pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> Rea
         out: ev_tx,
         dropped: 0,
         shared: shared.clone(),
-        history,
         tracker: tracker.clone(),
         tools: JoinSet::new(),
         running: HashMap::new(),
@@ -395,8 +392,11 @@ pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> Rea
         assistant_audio: false,
         guard: GuardState::default(),
         guard_tasks: JoinSet::new(),
+        has_guardrails: false,
         runner_guardrails: guardrails,
     };
+    let mut looped = looped;
+    looped.has_guardrails = !looped.guardrails().is_empty();
     let task = tokio::spawn(async move {
         looped.run(cmd_rx).await;
         let _ = fin_tx.send(true);
@@ -472,7 +472,6 @@ struct Loop<Ctx> {
     out: mpsc::Sender<SessionEvent>,
     dropped: u64,
     shared: Arc<Shared>,
-    history: History,
     tracker: PlaybackTracker,
     tools: JoinSet<CallOutcome<Ctx>>,
     running: HashMap<tokio::task::Id, Running<Ctx>>,
@@ -495,6 +494,8 @@ struct Loop<Ctx> {
     guard: GuardState,
     guard_tasks: JoinSet<GuardResult>,
     runner_guardrails: Vec<Arc<dyn OutputGuardrail<Ctx>>>,
+    /// Whether any guardrail applies (the current agent's or the runner's).
+    has_guardrails: bool,
 }
 
 /// Whether the loop goes on.
@@ -649,6 +650,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             settings.voice.clone_from(&self.settings.voice);
         }
         self.agent = agent;
+        self.has_guardrails = !self.guardrails().is_empty();
         if let Ok(mut a) = self.shared.agent.lock() {
             *a = self.agent.name().to_owned();
         }
@@ -659,11 +661,8 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
 
     async fn replace_history(&mut self, items: Vec<HistoryItem>) {
         let old: Vec<ItemId> = self
-            .history
-            .items()
-            .iter()
-            .map(|i| i.item_id().clone())
-            .collect();
+            .hist(|h| h.items().iter().map(|i| i.item_id().clone()).collect())
+            .unwrap_or_default();
         for item_id in old {
             self.send(ModelInput::DeleteItem { item_id }).await;
         }
@@ -711,17 +710,20 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 pcm,
             } => {
                 self.assistant_audio = true;
-                let entry = self
-                    .audio
-                    .entry(item_id.clone())
-                    .or_insert_with(|| AudioItem {
-                        response_id: response_id.clone(),
-                        content_index,
-                        first_delta: Instant::now(),
-                        bytes: 0,
-                        done: false,
-                    });
-                entry.bytes += pcm.len();
+                // No key clone on the hot path: only a new item allocates.
+                match self.audio.get_mut(&item_id) {
+                    Some(a) => a.bytes += pcm.len(),
+                    None => {
+                        let a = AudioItem {
+                            response_id: response_id.clone(),
+                            content_index,
+                            first_delta: Instant::now(),
+                            bytes: pcm.len(),
+                            done: false,
+                        };
+                        self.audio.insert(item_id.clone(), a);
+                    }
+                }
                 if self.last_audio.as_ref() != Some(&item_id) {
                     self.last_audio = Some(item_id.clone());
                 }
@@ -752,9 +754,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 content_index,
                 delta,
             } => {
-                self.history
-                    .append_text(&item_id, content_index, &delta, true);
-                self.sync_history();
+                self.hist(|h| h.append_text(&item_id, content_index, &delta, true));
                 self.guard_text(&response_id, &delta);
                 self.emit(SessionEvent::TranscriptDelta {
                     item_id,
@@ -769,9 +769,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 content_index,
                 delta,
             } => {
-                self.history
-                    .append_text(&item_id, content_index, &delta, false);
-                self.sync_history();
+                self.hist(|h| h.append_text(&item_id, content_index, &delta, false));
                 self.guard_text(&response_id, &delta);
                 self.emit(SessionEvent::TextDelta {
                     item_id,
@@ -828,9 +826,11 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 item,
                 previous_item_id,
             } => {
-                let (change, at) = self.history.upsert(item, previous_item_id.as_ref());
-                self.sync_history();
-                if let Some(item) = self.history.at(at).cloned() {
+                let updated = self.hist(|h| {
+                    let (change, at) = h.upsert(item, previous_item_id.as_ref());
+                    h.at(at).cloned().map(|item| (change, item))
+                });
+                if let Some((change, item)) = updated.flatten() {
                     let ev = match change {
                         Change::Added => SessionEvent::HistoryAdded { item },
                         Change::Updated => SessionEvent::HistoryUpdated { item },
@@ -839,8 +839,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 }
             }
             ModelEvent::ItemDeleted { item_id } => {
-                if self.history.remove(&item_id) {
-                    self.sync_history();
+                if self.hist(|h| h.remove(&item_id)).unwrap_or(false) {
                     self.emit(SessionEvent::HistoryDeleted { item_id }).await;
                 }
             }
@@ -856,16 +855,18 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 content_index,
                 transcript,
             } => {
-                let at = self
-                    .history
-                    .set_input_transcript(&item_id, content_index, &transcript);
-                self.sync_history();
+                let updated = self
+                    .hist(|h| {
+                        h.set_input_transcript(&item_id, content_index, &transcript)
+                            .and_then(|i| h.at(i).cloned())
+                    })
+                    .flatten();
                 self.emit(SessionEvent::InputTranscriptCompleted {
                     item_id,
                     transcript,
                 })
                 .await;
-                if let Some(item) = at.and_then(|i| self.history.at(i).cloned()) {
+                if let Some(item) = updated {
                     self.emit(SessionEvent::HistoryUpdated { item }).await;
                 }
             }
@@ -898,10 +899,9 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         Flow::Continue
     }
 
-    fn sync_history(&self) {
-        if let Ok(mut h) = self.shared.history.lock() {
-            h.clone_from(&self.history);
-        }
+    /// Runs `f` on the shared history (a short, uncontended lock; no copy).
+    fn hist<R>(&self, f: impl FnOnce(&mut History) -> R) -> Option<R> {
+        self.shared.history.lock().ok().map(|mut h| f(&mut h))
     }
 
     async fn on_disconnect(&mut self, err: Option<Arc<RunnerError>>) -> Flow {
@@ -932,7 +932,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             .send(ModelInput::UpdateSession(Box::new(self.settings.clone())))
             .await?;
         let mut previous = None;
-        for item in self.history.items().to_vec() {
+        for item in self.hist(|h| h.items().to_vec()).unwrap_or_default() {
             let id = item.item_id().clone();
             conn.sender
                 .send(ModelInput::CreateItem {
@@ -987,7 +987,9 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 }
             }
         }
-        if self.active.is_some() && (forced || !self.settings.server_interrupts()) {
+        let server_cancels =
+            self.settings.server_interrupts() && !self.runner.config.always_cancel_on_barge_in;
+        if self.active.is_some() && (forced || !server_cancels) {
             self.send(ModelInput::CancelResponse).await;
         }
     }
@@ -1236,7 +1238,10 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
     }
 
     fn guard_text(&mut self, response_id: &ResponseId, delta: &str) {
-        if self.guard.response_id.as_ref() != Some(response_id) || self.guard.tripped {
+        if self.guard.response_id.as_ref() != Some(response_id)
+            || self.guard.tripped
+            || !self.has_guardrails
+        {
             return;
         }
         self.guard.text.push_str(delta);

@@ -98,7 +98,61 @@ pub(crate) fn peek_type(raw: &str) -> Result<Cow<'_, str>, ProtocolError> {
             }
         }
     }
+    if let Some(kind) = peek_type_last(raw) {
+        return Ok(Cow::Borrowed(kind));
+    }
     peek_type_slow(raw)
+}
+
+/// The second fast path: `type` as the *last* member, as serializers that sort keys write it.
+/// The text between the final `}` and the last member is exactly the top-level object's last
+/// member, so this cannot pick a nested `type`; a value with escapes is left to serde. The
+/// caller parses the whole text afterwards, so invalid JSON is still rejected.
+fn peek_type_last(raw: &str) -> Option<&str> {
+    let b = raw.as_bytes();
+    let mut end = b.len();
+    while end > 0 && matches!(b[end - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        end -= 1;
+    }
+    if end == 0 || b[end - 1] != b'}' {
+        return None;
+    }
+    end -= 1;
+    while end > 0 && matches!(b[end - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        end -= 1;
+    }
+    if end == 0 || b[end - 1] != b'"' {
+        return None;
+    }
+    let value_end = end - 1;
+    let value_start = b[..value_end]
+        .iter()
+        .rposition(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    if b[value_start] != b'"' {
+        return None;
+    }
+    let mut i = value_start;
+    while i > 0 && matches!(b[i - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        i -= 1;
+    }
+    if i == 0 || b[i - 1] != b':' {
+        return None;
+    }
+    i -= 1;
+    while i > 0 && matches!(b[i - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        i -= 1;
+    }
+    if i < 6 || &b[i - 6..i] != b"\"type\"" {
+        return None;
+    }
+    i -= 6;
+    while i > 0 && matches!(b[i - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        i -= 1;
+    }
+    if i == 0 || !matches!(b[i - 1], b',' | b'{') {
+        return None;
+    }
+    raw.get(value_start + 1..value_end)
 }
 
 #[derive(Deserialize)]

@@ -62,6 +62,35 @@ fn decoding_table() {
             r#"{"type":"input_audio_buffer.clea\u0072ed","event_id":"e1"}"#,
             "ok input_audio_buffer.cleared",
         ),
+        // `type` last: read from the end, never from a nested object or inside a string.
+        (
+            r#"{"event_id":"e1","nested":{"type":"error"},"type":"input_audio_buffer.cleared"}  "#,
+            "ok input_audio_buffer.cleared",
+        ),
+        (
+            r#"{"event_id":"e1","nested":{"type":"input_audio_buffer.cleared"}}"#,
+            "missing type",
+        ),
+        (
+            r#"{"event_id":"e1","note":"x\",\"type\":\"error"}"#,
+            "missing type",
+        ),
+        (
+            r#"{"a":1,"type" : "input_audio_buffer.cleared" , "event_id":"e1"}"#,
+            "ok input_audio_buffer.cleared",
+        ),
+        (
+            "{\"event_id\":\"e1\", \"type\" :\"input_audio_buffer.cleared\"\n}",
+            "ok input_audio_buffer.cleared",
+        ),
+        (
+            r#"["x","type":"input_audio_buffer.cleared"}"#,
+            "invalid json",
+        ),
+        (
+            r#"{"event_id":"e1",,"type":"input_audio_buffer.cleared"}"#,
+            "invalid json",
+        ),
         (
             r#"{"type":"input_audio_buffer.cleared"}"#,
             "invalid input_audio_buffer.cleared",

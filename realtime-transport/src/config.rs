@@ -25,6 +25,9 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 /// Largest frame accepted, unless set: 16 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
+/// The socket read buffer, unless set: 16 KiB, enough for many audio deltas per read while
+/// keeping hundreds of connections cheap (larger messages still arrive whole).
+pub const DEFAULT_READ_BUFFER: usize = 16 << 10;
 /// How often a ping is sent, unless set.
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// How long to wait for an answer to a ping, unless set.
@@ -84,6 +87,7 @@ pub struct ConnectionBuilder<P> {
     pub(crate) close_timeout: Duration,
     pub(crate) max_message_size: usize,
     pub(crate) max_frame_size: usize,
+    pub(crate) read_buffer: usize,
     pub(crate) ping_interval: Option<Duration>,
     pub(crate) pong_timeout: Duration,
     pub(crate) send_queue: usize,
@@ -108,6 +112,7 @@ impl<P> Clone for ConnectionBuilder<P> {
             close_timeout: self.close_timeout,
             max_message_size: self.max_message_size,
             max_frame_size: self.max_frame_size,
+            read_buffer: self.read_buffer,
             ping_interval: self.ping_interval,
             pong_timeout: self.pong_timeout,
             send_queue: self.send_queue,
@@ -154,6 +159,7 @@ impl<P: Protocol> Default for ConnectionBuilder<P> {
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            read_buffer: DEFAULT_READ_BUFFER,
             ping_interval: Some(DEFAULT_PING_INTERVAL),
             pong_timeout: DEFAULT_PONG_TIMEOUT,
             send_queue: DEFAULT_SEND_QUEUE,
@@ -255,6 +261,12 @@ impl<P: Protocol> ConnectionBuilder<P> {
     /// Largest frame accepted. Default [`DEFAULT_MAX_FRAME_SIZE`].
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.max_frame_size = bytes;
+        self
+    }
+
+    /// The socket read buffer size. Default [`DEFAULT_READ_BUFFER`].
+    pub fn read_buffer(mut self, bytes: usize) -> Self {
+        self.read_buffer = bytes.max(1024);
         self
     }
 

@@ -396,7 +396,9 @@ pub(crate) async fn connect<P: Protocol>(
         let max_frame = b.max_frame_size.min(b.max_message_size);
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(b.max_message_size))
-            .max_frame_size(Some(max_frame));
+            .max_frame_size(Some(max_frame))
+            .read_buffer_size(b.read_buffer)
+            .write_buffer_size(0);
         let connector = if url.starts_with("wss://") {
             match b.tls {
                 TlsBackend::Rustls => {

@@ -455,3 +455,97 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Upsert {
+            id: u8,
+            prev: Option<u8>,
+            text: String,
+        },
+        Delete(u8),
+        Transcript {
+            id: u8,
+            delta: String,
+        },
+        InputTranscript {
+            id: u8,
+            text: String,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..12, proptest::option::of(0u8..12), "[a-z ]{0,8}")
+                .prop_map(|(id, prev, text)| Op::Upsert { id, prev, text }),
+            (0u8..12).prop_map(Op::Delete),
+            (0u8..12, "[a-z ]{0,5}").prop_map(|(id, delta)| Op::Transcript { id, delta }),
+            (0u8..12, "[a-z ]{0,8}").prop_map(|(id, text)| Op::InputTranscript { id, text }),
+        ]
+    }
+
+    fn id(n: u8) -> ItemId {
+        ItemId::new(format!("item_{n}"))
+    }
+
+    proptest! {
+        /// Against a simple model (an ordered list of ids): no item is lost or duplicated, a new
+        /// item lands right after its `previous_item_id` when that exists, updates stay in place.
+        #[test]
+        fn history_follows_the_model(ops in proptest::collection::vec(op(), 0..80)) {
+            let mut h = History::default();
+            let mut model: Vec<u8> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Upsert { id: n, prev, text } => {
+                        let item = HistoryItem::Message { item_id: id(n), role: Role::Assistant, content: vec![ContentPart::Audio { transcript: Some(text) }], status: None };
+                        let (change, at) = h.upsert(item, prev.map(id).as_ref());
+                        if let Some(pos) = model.iter().position(|m| *m == n) {
+                            prop_assert_eq!(change, Change::Updated);
+                            prop_assert_eq!(at, pos);
+                        } else {
+                            prop_assert_eq!(change, Change::Added);
+                            let want = match prev.and_then(|p| model.iter().position(|m| *m == p)) {
+                                Some(p) => p + 1,
+                                None => model.len(),
+                            };
+                            model.insert(want, n);
+                            prop_assert_eq!(at, want);
+                        }
+                    }
+                    Op::Delete(n) => {
+                        let existed = model.iter().position(|m| *m == n);
+                        prop_assert_eq!(h.remove(&id(n)), existed.is_some());
+                        if let Some(p) = existed {
+                            model.remove(p);
+                        }
+                    }
+                    Op::Transcript { id: n, delta } => {
+                        let part0 = |h: &History| match h.items().iter().find(|i| *i.item_id() == id(n)) {
+                            Some(HistoryItem::Message { content, .. }) => content.first().and_then(|p| p.text().map(str::to_owned)).unwrap_or_default(),
+                            _ => String::new(),
+                        };
+                        let before = part0(&h);
+                        let at = h.append_text(&id(n), 0, &delta, true);
+                        prop_assert_eq!(at.is_some(), model.contains(&n));
+                        if at.is_some() {
+                            let after = part0(&h);
+                            prop_assert_eq!(after, format!("{before}{delta}"));
+                        }
+                    }
+                    Op::InputTranscript { id: n, text } => {
+                        prop_assert_eq!(h.set_input_transcript(&id(n), 1, &text).is_some(), model.contains(&n));
+                    }
+                }
+                let ids: Vec<ItemId> = h.items().iter().map(|i| i.item_id().clone()).collect();
+                let want: Vec<ItemId> = model.iter().map(|n| id(*n)).collect();
+                prop_assert_eq!(ids, want);
+            }
+        }
+    }
+}

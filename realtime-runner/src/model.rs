@@ -148,6 +148,37 @@ pub struct ServerError {
     pub event_id: Option<String>,
 }
 
+impl ServerError {
+    /// An error of type `kind` with `message`.
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            code: None,
+            message: message.into(),
+            param: None,
+            event_id: None,
+        }
+    }
+
+    /// Sets [`Self::code`].
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Sets [`Self::param`].
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// Sets [`Self::event_id`].
+    pub fn with_event_id(mut self, event_id: impl Into<String>) -> Self {
+        self.event_id = Some(event_id.into());
+        self
+    }
+}
+
 /// Token usage of a response.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]

@@ -54,11 +54,63 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("bench") => run_bench(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask codegen");
+            eprintln!("usage: cargo xtask codegen | cargo xtask bench [--sessions N --turns T --deltas K --scenario stream|tool|interrupt]");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask bench`: builds and runs the in-process load benchmark (an example of
+/// `realtime-runner`, since xtask depends on none of our crates) with the given arguments, or
+/// with a default matrix when none are given.
+fn run_bench(root: &Path, args: &[String]) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let build = std::process::Command::new(&cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "realtime-runner",
+            "--example",
+            "load_bench",
+        ])
+        .status();
+    if !build.is_ok_and(|s| s.success()) {
+        eprintln!("building the load benchmark failed");
+        return ExitCode::FAILURE;
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let exe = target.join("release/examples/load_bench");
+    let matrix: Vec<Vec<String>> = if args.is_empty() {
+        [
+            "--scenario stream --sessions 1 --turns 20 --deltas 500",
+            "--scenario stream --sessions 200 --turns 2 --deltas 50",
+            "--scenario stream --sessions 1000 --turns 1 --deltas 20",
+            "--scenario tool --sessions 1 --turns 200 --deltas 10",
+            "--scenario interrupt --sessions 1 --turns 100 --deltas 100",
+        ]
+        .iter()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+    } else {
+        vec![args.to_vec()]
+    };
+    for run in matrix {
+        println!("== load_bench {}", run.join(" "));
+        match std::process::Command::new(&exe).args(&run).status() {
+            Ok(s) if s.success() => {}
+            other => {
+                eprintln!("load_bench failed: {other:?}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 #[cfg(test)]

@@ -33,5 +33,8 @@ done
 for t in $TARGETS; do
   echo "== $t for ${SECS}s"
   mkdir -p "corpus/$t"
-  cargo fuzz run --sanitizer none "$t" "corpus/$t" -- -max_total_time="$SECS" -max_len=65536 2>&1 | tail -n 20
+  mkdir -p logs
+  cargo fuzz run --sanitizer none "$t" "corpus/$t" -- -max_total_time="$SECS" -max_len=65536 > "logs/$t.log" 2>&1 || status=$?
+  grep -E "^Done|ERROR|panicked" "logs/$t.log" || true
+  [ "${status:-0}" = 0 ] || exit "$status"
 done

@@ -50,13 +50,10 @@ pub enum ProtocolError {
         #[source]
         source: serde_json::Error,
     },
-    /// Audio that should be base64 is not.
+    /// Audio that should be base64 is not (a character outside the alphabet, or a length or
+    /// padding that does not fit).
     #[error("audio payload is not valid base64")]
-    InvalidBase64 {
-        /// What the decoder reported.
-        #[source]
-        source: base64::DecodeError,
-    },
+    InvalidBase64,
 }
 
 impl ProtocolError {
@@ -67,7 +64,7 @@ impl ProtocolError {
             | Self::NotAnObject { raw }
             | Self::MissingType { raw }
             | Self::InvalidEvent { raw, .. } => Some(raw),
-            Self::Encode { .. } | Self::InvalidBase64 { .. } => None,
+            Self::Encode { .. } | Self::InvalidBase64 => None,
         }
     }
 

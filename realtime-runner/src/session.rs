@@ -387,7 +387,7 @@ pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> Rea
         pending_create: false,
         tool_followup: false,
         next_event_id: 0,
-        audio: HashMap::new(),
+        audio: AudioItems::default(),
         last_audio: None,
         assistant_audio: false,
         guard: GuardState::default(),
@@ -441,6 +441,34 @@ struct PendingApproval<Ctx> {
     arguments: String,
 }
 
+/// Audio items of the current response, newest last. Almost always one: a linear search with
+/// a string compare beats hashing the id on every delta.
+#[derive(Default)]
+struct AudioItems(Vec<(ItemId, AudioItem)>);
+
+impl AudioItems {
+    fn get_mut(&mut self, id: &ItemId) -> Option<&mut AudioItem> {
+        self.0
+            .iter_mut()
+            .rev()
+            .find(|(i, _)| i == id)
+            .map(|(_, a)| a)
+    }
+
+    fn get(&self, id: &ItemId) -> Option<&AudioItem> {
+        self.0.iter().rev().find(|(i, _)| i == id).map(|(_, a)| a)
+    }
+
+    fn insert(&mut self, id: ItemId, item: AudioItem) {
+        self.0.push((id, item));
+    }
+
+    fn remove(&mut self, id: &ItemId) -> Option<AudioItem> {
+        let at = self.0.iter().rposition(|(i, _)| i == id)?;
+        Some(self.0.remove(at).1)
+    }
+}
+
 /// Audio received for one item.
 struct AudioItem {
     response_id: ResponseId,
@@ -488,7 +516,7 @@ struct Loop<Ctx> {
     /// Tool outputs were sent: a response is wanted once no call is in flight either.
     tool_followup: bool,
     next_event_id: u64,
-    audio: HashMap<ItemId, AudioItem>,
+    audio: AudioItems,
     last_audio: Option<ItemId>,
     assistant_audio: bool,
     guard: GuardState,
@@ -782,7 +810,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 self.active = Some(response_id.clone());
                 self.awaiting = None;
                 // Audio tracking is per response: older items can no longer be interrupted.
-                self.audio.retain(|_, a| a.response_id == response_id);
+                self.audio.0.retain(|(_, a)| a.response_id == response_id);
                 self.guard = GuardState {
                     response_id: Some(response_id.clone()),
                     next_check: self.runner.config.guardrail_debounce_chars,
@@ -949,7 +977,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         self.events = conn.events;
         self.active = None;
         self.awaiting = None;
-        self.audio.clear();
+        self.audio.0.clear();
         self.last_audio = None;
         Ok(())
     }

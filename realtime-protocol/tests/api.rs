@@ -223,10 +223,7 @@ fn audio_deltas_decode_in_both_dialects() {
 fn invalid_base64_is_a_typed_error_and_keeps_the_buffer() {
     let mut buf = vec![9, 9];
     let err = audio::decode_base64_into("not base64!!", &mut buf).unwrap_err();
-    assert!(
-        matches!(err, ProtocolError::InvalidBase64 { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, ProtocolError::InvalidBase64), "{err:?}");
     assert_eq!(buf, [9, 9]);
     assert_eq!(err.to_string(), "audio payload is not valid base64");
 }

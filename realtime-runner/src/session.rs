@@ -550,7 +550,6 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                     Some(ev) => self.on_model_event(ev).await,
                     None => self.on_disconnect(None).await,
                 },
-                _ = self.out.closed() => Flow::Stop,
             };
             if matches!(flow, Flow::Stop) {
                 break;
@@ -585,10 +584,14 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                     Err(mpsc::error::TrySendError::Closed(_)) => {}
                 }
             }
-            _ => {
-                // Err: every handle is gone; the loop notices and stops.
-                let _ = self.out.send(ev).await;
-            }
+            // The common case needs no future: only a full queue waits. A closed queue means
+            // every handle is gone, and dropping the last one aborts this task anyway.
+            _ => match self.out.try_send(ev) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Full(ev)) => {
+                    let _ = self.out.send(ev).await;
+                }
+            },
         }
     }
 

@@ -200,6 +200,15 @@ fn validate(raw: &str) -> Result<(), ProtocolError> {
         })
 }
 
+/// The `type` of an event's JSON text, without decoding the rest (borrowed from the text when
+/// it has no escapes). The text is not validated beyond what finding `type` needs.
+///
+/// # Errors
+/// The text is not a JSON object with a string `type`.
+pub fn peek_event_type(raw: &str) -> Result<Cow<'_, str>, ProtocolError> {
+    peek_type(raw)
+}
+
 /// Decodes one event of a union: `known` parses the payload of a type the union has.
 pub(crate) fn decode<E>(
     raw: &str,

@@ -14,7 +14,7 @@ mod serde_util;
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 mod generated;
 
-pub use codec::UnknownEvent;
+pub use codec::{peek_event_type, UnknownEvent};
 pub use error::{ProtocolError, Result};
 pub use ids::{CallId, EventId, ItemId, ResponseId};
 

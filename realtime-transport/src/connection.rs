@@ -248,6 +248,18 @@ impl<P: Protocol> EventReceiver<P> {
         }
     }
 
+    /// Polls for the next frame's raw text without decoding it: the poll form of
+    /// [`next_raw`](Self::next_raw), for stream adapters that decode themselves.
+    pub fn poll_next_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Utf8Bytes>>> {
+        self.rx.poll_recv(cx).map(|item| {
+            item.map(|inbound| match inbound {
+                Inbound::Text(t) => Ok(t),
+                Inbound::Binary(len) => Err(TransportError::BinaryFrame { len }),
+                Inbound::Error(e) => Err(e),
+            })
+        })
+    }
+
     /// The next frame's raw text without decoding it (`None` when the stream has ended).
     /// Errors and binary frames are yielded as `Err` like the typed stream does.
     ///

@@ -237,6 +237,8 @@ fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
 }
 
 impl Adapter for Beta {
+    const AUDIO_DELTA: &'static str = "response.audio.delta";
+
     fn encode(input: ModelInput) -> Vec<Encoded<ClientEvent>> {
         use Encoded::{Event, Text};
         match input {

@@ -315,6 +315,8 @@ fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
 }
 
 impl Adapter for Ga {
+    const AUDIO_DELTA: &'static str = "response.output_audio.delta";
+
     fn encode(input: ModelInput) -> Vec<Encoded<ClientEvent>> {
         use Encoded::{Event, Text};
         match input {

@@ -19,8 +19,46 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// An audio delta's fields, borrowed from the frame: no copy of the base64 payload.
+#[derive(serde::Deserialize)]
+struct AudioDeltaRef<'a> {
+    #[serde(borrow)]
+    response_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    item_id: std::borrow::Cow<'a, str>,
+    content_index: i64,
+    #[serde(borrow)]
+    delta: std::borrow::Cow<'a, str>,
+    // Required by the schema, with their types: a frame without them (or with another type)
+    // takes the full path and gets its error.
+    #[allow(dead_code)]
+    #[serde(borrow)]
+    event_id: std::borrow::Cow<'a, str>,
+    #[allow(dead_code)]
+    output_index: i64,
+}
+
+/// The audio delta event of `text` when its `type` is `kind`, decoded straight from the frame.
+/// `None` for anything else, or anything unusual (the full decode then reports it).
+fn fast_audio_delta(text: &str, kind: &str) -> Option<ModelEvent> {
+    if realtime_protocol::peek_event_type(text).ok()?.as_ref() != kind {
+        return None;
+    }
+    let d: AudioDeltaRef<'_> = serde_json::from_str(text).ok()?;
+    let pcm = realtime_protocol::audio::decode_base64(&d.delta).ok()?;
+    Some(ModelEvent::AudioDelta {
+        response_id: realtime_protocol::ResponseId::new(d.response_id.into_owned()),
+        item_id: realtime_protocol::ItemId::new(d.item_id.into_owned()),
+        content_index: index(d.content_index),
+        pcm,
+    })
+}
+
 /// One dialect's conversions between the neutral model vocabulary and its wire events.
 pub(crate) trait Adapter: Protocol {
+    /// The wire type of assistant audio deltas.
+    const AUDIO_DELTA: &'static str;
+
     /// The wire events for one input. Audio appends are pre-encoded text for speed.
     fn encode(input: ModelInput) -> Vec<Encoded<Self::ClientEvent>>;
 
@@ -251,9 +289,31 @@ impl<P: Adapter> Stream for Events<P> {
             if this.done {
                 return Poll::Ready(None);
             }
-            match Pin::new(&mut this.rx).poll_next(cx) {
+            match this.rx.poll_next_raw(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(ev))) => P::decode(ev, &mut this.pending, this.raw),
+                Poll::Ready(Some(Ok(text))) => {
+                    // Audio deltas, most of the traffic, skip the owned copy of their payload.
+                    if !this.raw {
+                        if let Some(ev) = fast_audio_delta(text.as_str(), P::AUDIO_DELTA) {
+                            return Poll::Ready(Some(ev));
+                        }
+                    }
+                    match P::decode_server(text.as_str()) {
+                        Ok(ev) => P::decode(ev, &mut this.pending, this.raw),
+                        Err(e) => {
+                            let message = match std::error::Error::source(&e) {
+                                Some(cause) => {
+                                    format!("failed to decode a server event: {e}: {cause}")
+                                }
+                                None => format!("failed to decode a server event: {e}"),
+                            };
+                            this.pending.push_back(ModelEvent::DecodeError {
+                                message,
+                                raw: e.raw().map(str::to_owned),
+                            });
+                        }
+                    }
+                }
                 Poll::Ready(Some(Err(e))) if !e.is_fatal() => {
                     let raw = match &e {
                         realtime_transport::TransportError::Decode(p) => p.raw().map(str::to_owned),
@@ -302,4 +362,59 @@ pub(crate) fn index(i: i64) -> u32 {
 
 pub(crate) fn ms(i: i64) -> u64 {
     u64::try_from(i).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use realtime_protocol::{Beta, Ga};
+
+    fn frame(kind: &str, output_index: &str, delta: &str) -> String {
+        format!(
+            r#"{{"type":"{kind}","event_id":"e","response_id":"r","item_id":"i","output_index":{output_index},"content_index":1,"delta":"{delta}"}}"#
+        )
+    }
+
+    /// The fast path accepts exactly what the full decode accepts, with the same result.
+    #[test]
+    fn fast_audio_path_matches_the_full_decode() {
+        let b64 = realtime_protocol::audio::encode_base64(&[1, 2, 3, 4]);
+        for (text, fast) in [
+            (frame(Ga::AUDIO_DELTA, "0", &b64), true),
+            (frame(Ga::AUDIO_DELTA, "\"0\"", &b64), false),
+            (frame(Ga::AUDIO_DELTA, "0", "not base64!"), false),
+            (frame(Beta::AUDIO_DELTA, "0", &b64), false),
+            (
+                r#"{"type":"response.output_audio.delta","delta":"AAAA"}"#.to_owned(),
+                false,
+            ),
+        ] {
+            let got = fast_audio_delta(&text, Ga::AUDIO_DELTA);
+            assert_eq!(got.is_some(), fast, "{text}");
+            if let Some(ModelEvent::AudioDelta {
+                pcm,
+                item_id,
+                response_id,
+                content_index,
+            }) = got
+            {
+                let mut out = VecDeque::new();
+                Ga::decode(Ga::decode_server(&text).unwrap(), &mut out, false);
+                match out.pop_front() {
+                    Some(ModelEvent::AudioDelta {
+                        pcm: p2,
+                        item_id: i2,
+                        response_id: r2,
+                        content_index: c2,
+                    }) => {
+                        assert_eq!((pcm, item_id, response_id, content_index), (p2, i2, r2, c2));
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert!(
+            fast_audio_delta(&frame(Beta::AUDIO_DELTA, "0", &b64), Beta::AUDIO_DELTA).is_some()
+        );
+    }
 }

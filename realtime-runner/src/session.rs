@@ -785,14 +785,8 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 content_index,
                 delta,
             } => {
-                self.hist(|h| h.append_text(&item_id, content_index, &delta, true));
-                self.guard_text(&response_id, &delta);
-                self.emit(SessionEvent::TranscriptDelta {
-                    item_id,
-                    response_id,
-                    delta,
-                })
-                .await;
+                self.on_assistant_text(response_id, item_id, content_index, delta, true)
+                    .await
             }
             ModelEvent::TextDelta {
                 response_id,
@@ -800,14 +794,8 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 content_index,
                 delta,
             } => {
-                self.hist(|h| h.append_text(&item_id, content_index, &delta, false));
-                self.guard_text(&response_id, &delta);
-                self.emit(SessionEvent::TextDelta {
-                    item_id,
-                    response_id,
-                    delta,
-                })
-                .await;
+                self.on_assistant_text(response_id, item_id, content_index, delta, false)
+                    .await
             }
             ModelEvent::ResponseCreated { response_id } => {
                 self.active = Some(response_id.clone());
@@ -928,6 +916,33 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             ModelEvent::Closed(err) => return self.on_disconnect(err).await,
         }
         Flow::Continue
+    }
+
+    /// Assistant text as it streams: the transcript of its audio (`audio`) or its text output.
+    async fn on_assistant_text(
+        &mut self,
+        response_id: ResponseId,
+        item_id: ItemId,
+        content_index: u32,
+        delta: String,
+        audio: bool,
+    ) {
+        self.hist(|h| h.append_text(&item_id, content_index, &delta, audio));
+        self.guard_text(&response_id, &delta);
+        let ev = if audio {
+            SessionEvent::TranscriptDelta {
+                item_id,
+                response_id,
+                delta,
+            }
+        } else {
+            SessionEvent::TextDelta {
+                item_id,
+                response_id,
+                delta,
+            }
+        };
+        self.emit(ev).await;
     }
 
     /// Runs `f` on the shared history (a short, uncontended lock; no copy).

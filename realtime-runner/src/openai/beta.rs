@@ -311,149 +311,15 @@ impl Adapter for Beta {
         } else {
             None
         };
-        match event {
-            ServerEvent::ResponseAudioDelta(d) => {
-                match realtime_protocol::audio::decode_base64(&d.delta) {
-                    Ok(pcm) => out.push_back(ModelEvent::AudioDelta {
-                        response_id: d.response_id,
-                        item_id: d.item_id,
-                        content_index: index(d.content_index),
-                        pcm,
-                    }),
-                    Err(e) => out.push_back(ModelEvent::DecodeError {
-                        message: format!("audio delta: {e}"),
-                        raw: None,
-                    }),
-                }
-            }
-            ServerEvent::ResponseAudioTranscriptDelta(d) => {
-                out.push_back(ModelEvent::TranscriptDelta {
-                    response_id: d.response_id,
-                    item_id: d.item_id,
-                    content_index: index(d.content_index),
-                    delta: d.delta,
-                })
-            }
-            ServerEvent::ResponseTextDelta(d) => out.push_back(ModelEvent::TextDelta {
-                response_id: d.response_id,
-                item_id: d.item_id,
-                content_index: index(d.content_index),
-                delta: d.delta,
-            }),
-            ServerEvent::ResponseAudioDone(d) => out.push_back(ModelEvent::AudioDone {
-                item_id: d.item_id,
-                content_index: index(d.content_index),
-            }),
-            ServerEvent::ResponseCreated(r) => out.push_back(ModelEvent::ResponseCreated {
-                response_id: r.response.id.clone().unwrap_or_default(),
-            }),
-            ServerEvent::ResponseDone(r) => {
-                let resp = r.response;
-                out.push_back(ModelEvent::ResponseDone {
-                    response_id: resp.id.unwrap_or_default(),
-                    status: resp
-                        .status
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_else(|| "completed".into()),
-                    usage: resp
-                        .usage
-                        .map(|u| usage(u.total_tokens, u.input_tokens, u.output_tokens)),
-                });
-            }
-            ServerEvent::ResponseOutputItemAdded(e) => out.push_back(ModelEvent::ItemUpdated {
-                item: item_from_wire(e.item),
-                previous_item_id: None,
-            }),
-            ServerEvent::ResponseOutputItemDone(e) => {
-                let item = item_from_wire(e.item);
-                let call = match &item {
-                    HistoryItem::FunctionCall {
-                        item_id,
-                        call_id,
-                        name,
-                        arguments,
-                        ..
-                    } => Some(ModelEvent::FunctionCall {
-                        call_id: call_id.clone(),
-                        name: name.clone(),
-                        arguments: arguments.clone(),
-                        item_id: item_id.clone(),
-                        response_id: Some(e.response_id.clone()),
-                    }),
-                    _ => None,
-                };
-                out.push_back(ModelEvent::ItemUpdated {
-                    item,
-                    previous_item_id: None,
-                });
-                out.extend(call);
-            }
-            ServerEvent::ConversationItemCreated(e) => out.push_back(ModelEvent::ItemUpdated {
-                item: item_from_wire(e.item),
-                previous_item_id: e.previous_item_id,
-            }),
-            ServerEvent::ConversationItemRetrieved(e) => out.push_back(ModelEvent::ItemUpdated {
-                item: item_from_wire(e.item),
-                previous_item_id: None,
-            }),
-            ServerEvent::ConversationItemDeleted(e) => {
-                out.push_back(ModelEvent::ItemDeleted { item_id: e.item_id })
-            }
-            ServerEvent::ConversationItemTruncated(e) => out.push_back(ModelEvent::ItemTruncated {
-                item_id: e.item_id,
-                audio_end_ms: ms(e.audio_end_ms),
-            }),
-            ServerEvent::ConversationItemInputAudioTranscriptionDelta(e) => {
-                if let Some(delta) = e.delta {
-                    out.push_back(ModelEvent::InputTranscriptDelta {
-                        item_id: e.item_id,
-                        delta,
-                    });
-                }
-            }
-            ServerEvent::ConversationItemInputAudioTranscriptionCompleted(e) => {
-                out.push_back(ModelEvent::InputTranscriptCompleted {
-                    item_id: e.item_id,
-                    content_index: index(e.content_index),
-                    transcript: e.transcript,
-                })
-            }
-            ServerEvent::ConversationItemInputAudioTranscriptionFailed(e) => {
-                out.push_back(ModelEvent::Error(ServerError {
-                    kind: e
-                        .error
-                        .r#type
-                        .clone()
-                        .unwrap_or_else(|| "transcription_error".into()),
-                    code: e.error.code.clone(),
-                    message: e
-                        .error
-                        .message
-                        .clone()
-                        .unwrap_or_else(|| "input audio transcription failed".into()),
-                    param: e.error.param.clone(),
-                    event_id: None,
-                }))
-            }
-            ServerEvent::InputAudioBufferSpeechStarted(e) => {
-                out.push_back(ModelEvent::SpeechStarted {
-                    item_id: e.item_id,
-                    audio_start_ms: ms(e.audio_start_ms),
-                })
-            }
-            ServerEvent::InputAudioBufferSpeechStopped(e) => {
-                out.push_back(ModelEvent::SpeechStopped { item_id: e.item_id })
-            }
-            ServerEvent::SessionUpdated(_) => out.push_back(ModelEvent::SessionUpdated),
-            ServerEvent::Error(e) => out.push_back(ModelEvent::Error(ServerError {
-                kind: e.error.r#type,
-                code: e.error.code,
-                message: e.error.message,
-                param: e.error.param,
-                event_id: e.error.event_id.map(|id| id.into_string()),
-            })),
-            _ => {}
-        }
+        super::decode_server_event!(
+            event,
+            out,
+            audio: ResponseAudioDelta,
+            audio_done: ResponseAudioDone,
+            transcript: ResponseAudioTranscriptDelta,
+            text: ResponseTextDelta,
+            {}
+        );
         if let Some(ev) = raw_event {
             out.push_back(ModelEvent::Raw(RawServerEvent::Beta(ev)));
         }

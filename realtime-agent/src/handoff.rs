@@ -302,15 +302,7 @@ impl<Ctx: Send + Sync + 'static> Handoff<Ctx> {
         arguments: &str,
     ) -> Result<RealtimeAgent<Ctx>, ToolError> {
         let tool = || self.tool_name.clone();
-        let text = if arguments.trim().is_empty() {
-            "{}"
-        } else {
-            arguments
-        };
-        let value: Value = serde_json::from_str(text).map_err(|e| ToolError::InvalidArguments {
-            tool: tool(),
-            message: format!("not valid JSON: {e}"),
-        })?;
+        let value = crate::tool::parse_arguments(&self.tool_name, arguments)?;
         let agent = self.agent().map_err(|e| ToolError::Failed {
             tool: tool(),
             message: e.to_string(),

@@ -164,6 +164,19 @@ impl ToolDefinition {
     }
 }
 
+/// The model's arguments as JSON; the API sends `""` for a call without arguments.
+pub(crate) fn parse_arguments(tool: &str, arguments: &str) -> Result<Value, ToolError> {
+    let text = if arguments.trim().is_empty() {
+        "{}"
+    } else {
+        arguments
+    };
+    serde_json::from_str(text).map_err(|e| ToolError::InvalidArguments {
+        tool: tool.to_owned(),
+        message: format!("not valid JSON: {e}"),
+    })
+}
+
 /// Converts what a tool function returns into the text sent to the model: a string as it is,
 /// anything else as JSON.
 fn output_text<R: Serialize>(value: &R, tool: &str) -> Result<String, ToolError> {
@@ -369,16 +382,7 @@ impl<Ctx: Send + Sync + 'static> Tool<Ctx> for FunctionTool<Ctx> {
     }
 
     async fn invoke(&self, ctx: ToolContext<Ctx>, arguments: &str) -> Result<String, ToolError> {
-        // The API sends "" for a call without arguments.
-        let text = if arguments.trim().is_empty() {
-            "{}"
-        } else {
-            arguments
-        };
-        let args: Value = serde_json::from_str(text).map_err(|e| ToolError::InvalidArguments {
-            tool: self.name.clone(),
-            message: format!("not valid JSON: {e}"),
-        })?;
+        let args = parse_arguments(&self.name, arguments)?;
         (self.handler)(ctx, args).await
     }
 }

@@ -403,6 +403,7 @@ pub(crate) fn new(
 }
 
 type Ws = WebSocketStream<TcpStream>;
+type Sink = futures_util::stream::SplitSink<Ws, Message>;
 
 /// How a connection ends.
 enum End {
@@ -595,11 +596,7 @@ impl Connection {
     }
 
     /// Sends one server event (adding `event_id`), applying frame-count faults first.
-    async fn send(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        mut event: Value,
-    ) -> End {
+    async fn send(&mut self, sink: &mut Sink, mut event: Value) -> End {
         if let Some(o) = event.as_object_mut() {
             let id = self.ids.next("event");
             // `type` first, then `event_id`, as the service does.
@@ -614,11 +611,7 @@ impl Connection {
         self.send_text(sink, event.to_string()).await
     }
 
-    async fn send_text(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        text: String,
-    ) -> End {
+    async fn send_text(&mut self, sink: &mut Sink, text: String) -> End {
         let end = self.apply_faults(sink).await;
         if !matches!(end, End::Continue) {
             return end;
@@ -630,10 +623,7 @@ impl Connection {
         End::Continue
     }
 
-    async fn apply_faults(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-    ) -> End {
+    async fn apply_faults(&mut self, sink: &mut Sink) -> End {
         let sent = self.shared.frames_sent.load(Ordering::Relaxed);
         for i in 0..self.config.faults.len() {
             if self.fired.contains(&i) {
@@ -670,11 +660,7 @@ impl Connection {
         End::Continue
     }
 
-    async fn on_command(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        c: Command,
-    ) -> End {
+    async fn on_command(&mut self, sink: &mut Sink, c: Command) -> End {
         match c {
             Command::Send(text) => self.send_text(sink, text).await,
             Command::SpeechStarted { audio_start_ms } => {
@@ -711,11 +697,7 @@ impl Connection {
         self.shared.notify.notify_waiters();
     }
 
-    async fn on_client_text(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        text: &str,
-    ) -> End {
+    async fn on_client_text(&mut self, sink: &mut Sink, text: &str) -> End {
         let parsed = match self.dialect {
             Dialect::Beta => beta::ClientEvent::from_json(text).map(Parsed::Beta),
             _ => ga::ClientEvent::from_json(text).map(Parsed::Ga),
@@ -803,7 +785,7 @@ impl Connection {
     /// The error the service sends for a client event it cannot use.
     async fn reject(
         &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+        sink: &mut Sink,
         kind: Option<&str>,
         raw: &Value,
         err: &realtime_protocol::ProtocolError,
@@ -868,7 +850,7 @@ impl Connection {
 
     async fn send_error(
         &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+        sink: &mut Sink,
         error_type: &str,
         code: Option<&str>,
         message: &str,
@@ -882,11 +864,31 @@ impl Connection {
         self.send(sink, ev).await
     }
 
+    /// The service's error for an item id it does not have.
+    async fn item_not_found(
+        &mut self,
+        sink: &mut Sink,
+        doing: &str,
+        id: &str,
+        eid: Option<String>,
+    ) -> End {
+        let msg = format!("Error {doing} item: the item with id '{id}' does not exist.");
+        self.send_error(
+            sink,
+            "invalid_request_error",
+            Some("item_not_found"),
+            &msg,
+            Some("item_id"),
+            eid,
+        )
+        .await
+    }
+
     // ----- session -----
 
     async fn on_session_update(
         &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+        sink: &mut Sink,
         raw: &Value,
         eid: Option<String>,
     ) -> End {
@@ -1007,7 +1009,7 @@ impl Connection {
 
     async fn announce_item(
         &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+        sink: &mut Sink,
         item_id: &str,
         previous: Option<String>,
     ) -> End {
@@ -1028,12 +1030,7 @@ impl Connection {
         }
     }
 
-    async fn on_item_create(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        raw: &Value,
-        eid: Option<String>,
-    ) -> End {
+    async fn on_item_create(&mut self, sink: &mut Sink, raw: &Value, eid: Option<String>) -> End {
         let Some(item_json) = raw.get("item") else {
             return self
                 .send_error(
@@ -1084,12 +1081,7 @@ impl Connection {
         }
     }
 
-    async fn on_item_retrieve(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        raw: &Value,
-        eid: Option<String>,
-    ) -> End {
+    async fn on_item_retrieve(&mut self, sink: &mut Sink, raw: &Value, eid: Option<String>) -> End {
         let id = raw
             .get("item_id")
             .and_then(Value::as_str)
@@ -1103,27 +1095,11 @@ impl Connection {
                 )
                 .await
             }
-            None => {
-                let msg = format!("Error retrieving item: the item with id '{id}' does not exist.");
-                self.send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("item_not_found"),
-                    &msg,
-                    Some("item_id"),
-                    eid,
-                )
-                .await
-            }
+            None => self.item_not_found(sink, "retrieving", id, eid).await,
         }
     }
 
-    async fn on_item_delete(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        raw: &Value,
-        eid: Option<String>,
-    ) -> End {
+    async fn on_item_delete(&mut self, sink: &mut Sink, raw: &Value, eid: Option<String>) -> End {
         let id = raw
             .get("item_id")
             .and_then(Value::as_str)
@@ -1139,27 +1115,11 @@ impl Connection {
                 )
                 .await
             }
-            None => {
-                let msg = format!("Error deleting item: the item with id '{id}' does not exist.");
-                self.send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("item_not_found"),
-                    &msg,
-                    Some("item_id"),
-                    eid,
-                )
-                .await
-            }
+            None => self.item_not_found(sink, "deleting", &id, eid).await,
         }
     }
 
-    async fn on_item_truncate(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        raw: &Value,
-        eid: Option<String>,
-    ) -> End {
+    async fn on_item_truncate(&mut self, sink: &mut Sink, raw: &Value, eid: Option<String>) -> End {
         let id = raw
             .get("item_id")
             .and_then(Value::as_str)
@@ -1171,17 +1131,7 @@ impl Connection {
             .unwrap_or(0) as usize;
         let audio_end_ms = raw.get("audio_end_ms").and_then(Value::as_u64).unwrap_or(0);
         let Some(i) = self.index_of(&id) else {
-            let msg = format!("Error truncating item: the item with id '{id}' does not exist.");
-            return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("item_not_found"),
-                    &msg,
-                    Some("item_id"),
-                    eid,
-                )
-                .await;
+            return self.item_not_found(sink, "truncating", &id, eid).await;
         };
         let is_assistant = self.conversation[i].role() == Some(Role::Assistant);
         let Some(bytes) = self.conversation[i]
@@ -1232,12 +1182,7 @@ impl Connection {
 
     // ----- input audio -----
 
-    async fn on_audio_append(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        raw: &Value,
-        eid: Option<String>,
-    ) -> End {
+    async fn on_audio_append(&mut self, sink: &mut Sink, raw: &Value, eid: Option<String>) -> End {
         let audio = raw.get("audio").and_then(Value::as_str).unwrap_or_default();
         match realtime_protocol::audio::decode_base64_into(audio, &mut self.input_audio) {
             Ok(()) => End::Continue,
@@ -1259,7 +1204,7 @@ impl Connection {
     /// Commits the buffer as a user item. `vad_item` is the id VAD announced, if VAD commits.
     async fn on_audio_commit(
         &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+        sink: &mut Sink,
         eid: Option<String>,
         vad_item: Option<(String, u64)>,
     ) -> End {
@@ -1335,11 +1280,7 @@ impl Connection {
         End::Continue
     }
 
-    async fn on_speech_started(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        audio_start_ms: u64,
-    ) -> End {
+    async fn on_speech_started(&mut self, sink: &mut Sink, audio_start_ms: u64) -> End {
         let id = self.ids.next("item");
         self.pending_speech_item = Some(id.clone());
         let end = self.send(sink, json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": audio_start_ms, "item_id": id})).await;
@@ -1355,11 +1296,7 @@ impl Connection {
         End::Continue
     }
 
-    async fn on_speech_stopped(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        audio_end_ms: u64,
-    ) -> End {
+    async fn on_speech_stopped(&mut self, sink: &mut Sink, audio_end_ms: u64) -> End {
         let id = self
             .pending_speech_item
             .take()
@@ -1387,7 +1324,7 @@ impl Connection {
 
     async fn on_response_create(
         &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+        sink: &mut Sink,
         raw: &Value,
         eid: Option<String>,
     ) -> End {
@@ -1410,11 +1347,7 @@ impl Connection {
         self.start_response(sink, raw.get("response")).await
     }
 
-    async fn on_response_cancel(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        eid: Option<String>,
-    ) -> End {
+    async fn on_response_cancel(&mut self, sink: &mut Sink, eid: Option<String>) -> End {
         if self.active.is_none() {
             let msg = "Cancellation failed: no active response found";
             return self
@@ -1431,11 +1364,7 @@ impl Connection {
         self.cancel_active(sink, "client_cancelled").await
     }
 
-    async fn start_response(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        params: Option<&Value>,
-    ) -> End {
+    async fn start_response(&mut self, sink: &mut Sink, params: Option<&Value>) -> End {
         let output_audio = self.output_audio(params);
         let tools_of = |v: Option<&Value>| -> Option<Vec<String>> {
             v?.get("tools")?.as_array().map(|t| {
@@ -1636,7 +1565,7 @@ impl Connection {
     }
 
     /// Runs the next step of the active response.
-    async fn step(&mut self, sink: &mut futures_util::stream::SplitSink<Ws, Message>) -> End {
+    async fn step(&mut self, sink: &mut Sink) -> End {
         let Some(active) = self.active.as_mut() else {
             return End::Continue;
         };
@@ -1834,7 +1763,7 @@ impl Connection {
 
     async fn finish_item(
         &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+        sink: &mut Sink,
         rid: &str,
         item_id: &str,
         output_index: usize,
@@ -1860,11 +1789,7 @@ impl Connection {
         .await
     }
 
-    async fn cancel_active(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        reason: &'static str,
-    ) -> End {
+    async fn cancel_active(&mut self, sink: &mut Sink, reason: &'static str) -> End {
         let Some(active) = self.active.as_mut() else {
             return End::Continue;
         };
@@ -1969,11 +1894,7 @@ impl Connection {
         })
     }
 
-    async fn finish_response(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-        reason: Option<&str>,
-    ) -> End {
+    async fn finish_response(&mut self, sink: &mut Sink, reason: Option<&str>) -> End {
         let Some(active) = self.active.as_ref() else {
             return End::Continue;
         };

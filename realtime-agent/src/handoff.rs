@@ -236,7 +236,8 @@ impl<Ctx: Send + Sync + 'static> Handoff<Ctx> {
         self.on_handoff = Some(Arc::new(move |ctx, value| {
             let f = f.clone();
             Box::pin(async move {
-                let input: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
+                let input: T =
+                    crate::tool::deserialize_arguments(value).map_err(|e| e.to_string())?;
                 f(ctx, input).await;
                 Ok(())
             })

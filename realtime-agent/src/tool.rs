@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -177,6 +178,47 @@ pub(crate) fn parse_arguments(tool: &str, arguments: &str) -> Result<Value, Tool
     })
 }
 
+/// Deserializes the model's arguments into `T`.
+///
+/// The published schema marks a field nullable when the model may leave it out (`Option`, or a
+/// `#[serde(default)]` field: strict mode needs every property listed as required), so the
+/// model sends `null` for it. serde takes `null` for an `Option` but not for a defaulted
+/// field, so when the arguments do not fit as they are, they are tried once more with every
+/// `null` object member removed: a defaulted field then takes its default. The first error is
+/// reported when neither fits (it names the field that was `null`).
+pub(crate) fn deserialize_arguments<T: DeserializeOwned>(
+    mut value: Value,
+) -> Result<T, serde_json::Error> {
+    let first = match T::deserialize(&value) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    if !strip_null_members(&mut value) {
+        return Err(first);
+    }
+    T::deserialize(&value).map_err(|_| first)
+}
+
+/// Removes `null` members from every object in `value`, recursively (array elements stay:
+/// a `null` element is a value). Whether anything was removed.
+fn strip_null_members(value: &mut Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            let before = map.len();
+            map.retain(|_, v| !v.is_null());
+            let mut changed = map.len() != before;
+            for v in map.values_mut() {
+                changed |= strip_null_members(v);
+            }
+            changed
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| strip_null_members(v) | changed),
+        _ => false,
+    }
+}
+
 /// Converts what a tool function returns into the text sent to the model: a string as it is,
 /// anything else as JSON.
 fn output_text<R: Serialize>(value: &R, tool: &str) -> Result<String, ToolError> {
@@ -273,7 +315,7 @@ impl<Ctx: Send + Sync + 'static> FunctionTool<Ctx> {
             let tool = tool.clone();
             Box::pin(async move {
                 let args: A =
-                    serde_json::from_value(args).map_err(|e| ToolError::InvalidArguments {
+                    deserialize_arguments(args).map_err(|e| ToolError::InvalidArguments {
                         tool: tool.clone(),
                         message: e.to_string(),
                     })?;

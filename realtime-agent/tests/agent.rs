@@ -176,6 +176,153 @@ fn schemas_are_strict_shaped() {
     }
 }
 
+/// A minimal instance of `schema` in which every nullable value is `null`: what a model in
+/// strict mode sends for the fields it leaves out.
+fn all_null_instance(
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    depth: usize,
+) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let resolve = |r: &str| -> Value {
+        if r == "#" {
+            return root.clone();
+        }
+        let path = r.trim_start_matches('#');
+        root.pointer(path).cloned().unwrap_or(Value::Null)
+    };
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        return all_null_instance(&resolve(r), root, depth + 1);
+    }
+    if let Some(options) = schema.get("anyOf").and_then(Value::as_array) {
+        if options.iter().any(|o| o["type"] == "null") {
+            return Value::Null;
+        }
+        return all_null_instance(&options[0], root, depth + 1);
+    }
+    if let Some(c) = schema.get("const") {
+        return c.clone();
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        return e[0].clone();
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if types.contains(&"null") {
+        return Value::Null;
+    }
+    match types.first().copied() {
+        Some("object") => {
+            let mut out = serde_json::Map::new();
+            if let Some(props) = schema["properties"].as_object() {
+                for (k, p) in props {
+                    // A recursive type ends in an empty list.
+                    let v = if depth > 8 {
+                        Value::Null
+                    } else {
+                        all_null_instance(p, root, depth + 1)
+                    };
+                    out.insert(k.clone(), v);
+                }
+            }
+            Value::Object(out)
+        }
+        Some("array") => json!([]),
+        Some("string") => json!("x"),
+        Some("integer") => json!(1),
+        Some("number") => json!(1.5),
+        Some("boolean") => json!(true),
+        _ => Value::Null,
+    }
+}
+
+async fn parses_all_null<T>(name: &str) -> Result<(), String>
+where
+    T: serde::de::DeserializeOwned + JsonSchema + Send + 'static,
+{
+    let schema = parameters_schema::<T>();
+    let args = all_null_instance(&schema, &schema, 0);
+    let tool = FunctionTool::new(name, "t", |_: ToolContext<Ctx>, _: T| async move {
+        Ok::<_, String>("ok")
+    })
+    .unwrap();
+    match call(&tool, &ctx(false), &args.to_string()).await {
+        Ok(out) if out == "ok" => Ok(()),
+        other => Err(format!("{name}: {args} -> {other:?}")),
+    }
+}
+
+/// Every field the published schema marks nullable takes `null` (a defaulted field then gets
+/// its default), across the whole schema table.
+#[tokio::test]
+async fn nullable_fields_accept_null() {
+    let results = [
+        parses_all_null::<Primitives>("primitives").await,
+        parses_all_null::<Optionals>("optionals").await,
+        parses_all_null::<Lists>("lists").await,
+        parses_all_null::<Enums>("enums").await,
+        parses_all_null::<Renamed>("renamed").await,
+        parses_all_null::<Comment>("recursive").await,
+        parses_all_null::<Maps>("maps").await,
+        parses_all_null::<Empty>("empty").await,
+        parses_all_null::<Defaults>("defaults").await,
+    ];
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    // The defaults really are taken, and a `null` for a required field is still an error
+    // naming the problem.
+    let tool = FunctionTool::new("d", "t", |_: ToolContext<Ctx>, d: Defaults| async move {
+        Ok::<_, String>(format!(
+            "{} {} {:?} {}",
+            d.seats,
+            d.tags.len(),
+            d.note,
+            d.inner.street
+        ))
+    })
+    .unwrap();
+    let c = ctx(false);
+    let out = call(&tool, &c, r#"{"seats":null,"tags":null,"note":null,"inner":{"street":"Main","zip":null,"floor":null}}"#).await;
+    assert_eq!(out.unwrap(), "2 0 None Main");
+    let out = call(
+        &tool,
+        &c,
+        r#"{"seats":3,"tags":["a"],"note":"n","inner":null}"#,
+    )
+    .await;
+    match out {
+        Err(ToolError::InvalidArguments { message, .. }) => {
+            assert!(message.contains("null"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn two() -> u32 {
+    2
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Defaults {
+    #[serde(default = "two")]
+    seats: u32,
+    #[serde(default)]
+    tags: Vec<String>,
+    note: Option<String>,
+    inner: WithDefault,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct WithDefault {
+    street: String,
+    zip: Option<String>,
+    #[serde(default)]
+    floor: i8,
+}
+
 // ----- tools -----
 
 #[derive(Deserialize, JsonSchema)]

@@ -613,6 +613,16 @@ impl IoTask {
                 },
                 _ = sleep_until_opt(deadline), if deadline.is_some() => {
                     let now = Instant::now();
+                    if permit.is_none() {
+                        // The receive queue is full: the application is not reading, so neither
+                        // are we, and the server's pong waits behind the frames it already sent.
+                        // Keep-alive pauses while the app stalls (TCP holds the server back,
+                        // memory stays bounded) and the server gets a full window once reading
+                        // resumes: a stalled app is not a dead server.
+                        pong_deadline = pong_deadline.map(|_| now + self.pong_timeout);
+                        next_ping = self.ping_interval.map(|i| now + i);
+                        continue;
+                    }
                     if pong_deadline.is_some_and(|d| now >= d) {
                         return Exit::Fail(TransportError::KeepAliveTimeout { after: self.pong_timeout });
                     }

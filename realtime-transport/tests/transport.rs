@@ -307,6 +307,55 @@ async fn keep_alive_notices_a_silent_peer() {
     server.shutdown().await;
 }
 
+/// Keep-alive judges the connection, not the application: an app that stops reading for 5 s
+/// (five keep-alive periods) while a healthy server floods it resumes with every frame and no
+/// error, although the pongs sat behind the unread frames all that time.
+#[tokio::test]
+async fn an_app_stall_is_not_a_dead_server() {
+    const FRAMES: usize = 3_000;
+    let server = server(FakeServerConfig::default()).await;
+    let b = builder::<Ga>(&server).keep_alive(
+        Some(Duration::from_millis(200)),
+        Duration::from_millis(1000),
+    );
+    let (_tx, mut rx) = b.connect().await.unwrap().split();
+    let conn = server.next_connection(WAIT).await.unwrap();
+    assert!(!rx.next_raw().await.unwrap().unwrap().as_str().is_empty());
+    let payload = "A".repeat(8 * 1024);
+    let flood = tokio::spawn(async move {
+        for i in 0..FRAMES {
+            conn.send_raw(format!(
+                r#"{{"type":"response.output_audio.delta","event_id":"e{i}","response_id":"r","item_id":"i","output_index":0,"content_index":0,"delta":"{payload}"}}"#
+            ))
+            .await;
+        }
+    });
+    // The app stalls: nothing is read for 5 s.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut got = 0;
+    while got < FRAMES {
+        match tokio::time::timeout(WAIT, rx.next_raw()).await {
+            Ok(Some(Ok(text))) => {
+                assert!(
+                    text.as_str().contains(&format!(r#""event_id":"e{got}""#)),
+                    "frame {got} out of order"
+                );
+                got += 1;
+            }
+            other => panic!("after {got} frames: {other:?}"),
+        }
+    }
+    flood.await.unwrap();
+    // And the connection is still healthy afterwards.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), rx.next_raw())
+            .await
+            .is_err(),
+        "a live connection stays quiet"
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn handshake_timeout_against_a_silent_listener() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -61,7 +61,7 @@ fn event(op: &[u8]) -> ModelEvent {
             item: HistoryItem::Message {
                 item_id: item(a),
                 role: [Role::User, Role::Assistant, Role::System][usize::from(b % 3)],
-                content: vec![ContentPart::Audio { transcript: None }; usize::from(c % 3)],
+                content: vec![ContentPart::audio(None); usize::from(c % 3)],
                 status: None,
             },
             previous_item_id: (b % 2 == 0).then(|| item(c)),
@@ -79,7 +79,7 @@ fn event(op: &[u8]) -> ModelEvent {
             item: HistoryItem::FunctionCallOutput { item_id: item(a), call_id: format!("call_{}", b % 3).into(), output: text(c) },
             previous_item_id: None,
         },
-        14 => ModelEvent::ItemTruncated { item_id: item(a), audio_end_ms: u64::from(b) },
+        14 => ModelEvent::ItemTruncated { item_id: item(a), content_index: u32::from(c % 2), audio_end_ms: u64::from(b) },
         _ => ModelEvent::SessionUpdated,
     }
 }

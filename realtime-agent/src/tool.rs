@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;

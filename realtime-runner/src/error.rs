@@ -22,6 +22,22 @@ pub enum RunnerError {
         /// What happened.
         message: String,
     },
+    /// The connection was lost and could not be re-established; what was sent meanwhile was
+    /// not delivered. Fatal for the session.
+    #[error("the connection was lost: {message}")]
+    ConnectionLost {
+        /// Why, and what reconnecting tried.
+        message: String,
+    },
+    /// The dialect has no such feature (e.g. image input in the beta dialect); nothing was
+    /// sent. Not fatal: the session goes on.
+    #[error("the {dialect} dialect does not support {feature}")]
+    Unsupported {
+        /// The dialect (`ga` or `beta`).
+        dialect: &'static str,
+        /// What was asked for.
+        feature: String,
+    },
     /// The session did not become ready (its configuration was not accepted) in time.
     /// Fatal, retryable.
     #[error("the session was not ready within {0:?}")]

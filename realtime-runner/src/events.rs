@@ -59,14 +59,16 @@ impl ErrorEvent {
 pub enum SessionEvent {
     /// A response (a turn of the agent) started.
     AgentStart {
-        /// The current agent.
+        /// The agent that made the response (the agent current when it was requested, or
+        /// when the server started it).
         agent: String,
         /// The response.
         response_id: ResponseId,
     },
     /// A response ended.
     AgentEnd {
-        /// The current agent.
+        /// The agent that made the response (as in its `AgentStart`, even when a handoff
+        /// finished before it ended).
         agent: String,
         /// The response.
         response_id: ResponseId,
@@ -209,6 +211,16 @@ pub enum SessionEvent {
         /// The response.
         response_id: ResponseId,
     },
+    /// After an interruption, the server still streamed output of the response; it was not
+    /// delivered (it must not be played). Reported once, when the response ends.
+    OutputDropped {
+        /// The interrupted response.
+        response_id: ResponseId,
+        /// Audio bytes not delivered.
+        audio_bytes: usize,
+        /// Transcript or text characters not delivered.
+        text_chars: usize,
+    },
     /// Something went wrong; the session goes on unless this is a connection error.
     Error(ErrorEvent),
     /// The server event itself (when raw events are on).
@@ -252,6 +264,7 @@ impl SessionEvent {
             SessionEvent::HistoryDeleted { .. } => "history_deleted",
             SessionEvent::Usage { .. } => "usage",
             SessionEvent::GuardrailTripped { .. } => "guardrail_tripped",
+            SessionEvent::OutputDropped { .. } => "output_dropped",
             SessionEvent::Error(_) => "error",
             SessionEvent::Raw(_) => "raw",
             SessionEvent::EventsDropped { .. } => "events_dropped",

@@ -47,9 +47,14 @@ pub enum ContentPart {
     },
     /// Audio from the model, with its transcript.
     Audio {
-        /// The transcript.
+        /// The transcript; for a truncated reply, only the part the user heard.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         transcript: Option<String>,
+        /// Where playback was cut (barge-in or `interrupt()`), when it was: the server then
+        /// holds only the audio up to here and no transcript, and a replay of this item
+        /// (restore, `set_history`, reconnect) sends only the heard text.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        truncated_at_ms: Option<u64>,
     },
 }
 
@@ -58,10 +63,18 @@ impl ContentPart {
     pub fn text(&self) -> Option<&str> {
         match self {
             ContentPart::InputText { text } | ContentPart::Text { text } => Some(text),
-            ContentPart::InputAudio { transcript } | ContentPart::Audio { transcript } => {
+            ContentPart::InputAudio { transcript } | ContentPart::Audio { transcript, .. } => {
                 transcript.as_deref()
             }
             ContentPart::InputImage { .. } => None,
+        }
+    }
+
+    /// Assistant audio with `transcript`, not truncated.
+    pub fn audio(transcript: Option<String>) -> Self {
+        ContentPart::Audio {
+            transcript,
+            truncated_at_ms: None,
         }
     }
 }
@@ -195,9 +208,24 @@ impl HistoryItem {
                 for (i, part) in merged.iter_mut().enumerate() {
                     let old = content.get(i);
                     match (part, old) {
+                        // A truncated part is what the user heard: the server's later copies
+                        // (with the full or no transcript) do not replace it.
                         (
-                            ContentPart::Audio { transcript },
-                            Some(ContentPart::Audio { transcript: old_t }),
+                            part @ ContentPart::Audio { .. },
+                            Some(
+                                old @ ContentPart::Audio {
+                                    truncated_at_ms: Some(_),
+                                    ..
+                                },
+                            ),
+                        ) => {
+                            *part = old.clone();
+                        }
+                        (
+                            ContentPart::Audio { transcript, .. },
+                            Some(ContentPart::Audio {
+                                transcript: old_t, ..
+                            }),
                         )
                         | (
                             ContentPart::InputAudio { transcript },
@@ -333,7 +361,7 @@ impl History {
             let ci = content_index as usize;
             while content.len() <= ci {
                 content.push(if audio {
-                    ContentPart::Audio { transcript: None }
+                    ContentPart::audio(None)
                 } else {
                     ContentPart::Text {
                         text: String::new(),
@@ -341,7 +369,12 @@ impl History {
                 });
             }
             match &mut content[ci] {
-                ContentPart::Audio { transcript } | ContentPart::InputAudio { transcript } => {
+                // The user did not hear what comes after the cut.
+                ContentPart::Audio {
+                    truncated_at_ms: Some(_),
+                    ..
+                } => {}
+                ContentPart::Audio { transcript, .. } | ContentPart::InputAudio { transcript } => {
                     transcript.get_or_insert_with(String::new).push_str(delta);
                 }
                 ContentPart::Text { text } | ContentPart::InputText { text } => {
@@ -367,7 +400,7 @@ impl History {
                 content.push(ContentPart::InputAudio { transcript: None });
             }
             if let ContentPart::InputAudio { transcript: t }
-            | ContentPart::Audio { transcript: t } = &mut content[ci]
+            | ContentPart::Audio { transcript: t, .. } = &mut content[ci]
             {
                 *t = Some(transcript.to_owned());
             }
@@ -378,6 +411,62 @@ impl History {
     pub(crate) fn at(&self, i: usize) -> Option<&HistoryItem> {
         self.items.get(i)
     }
+
+    /// The item's audio was cut at `audio_end_ms` of the `received_ms` the session had
+    /// received: its transcript keeps the words the user heard (in proportion, cut back to a
+    /// word boundary, never an unheard word) and the part records the cut. An item is cut
+    /// once; a second report changes nothing.
+    pub(crate) fn truncate_audio(
+        &mut self,
+        id: &ItemId,
+        content_index: u32,
+        audio_end_ms: u64,
+        received_ms: Option<f64>,
+    ) -> Option<usize> {
+        let i = self.position(id)?;
+        let HistoryItem::Message { content, .. } = &mut self.items[i] else {
+            return None;
+        };
+        let ContentPart::Audio {
+            transcript,
+            truncated_at_ms,
+        } = content.get_mut(content_index as usize)?
+        else {
+            return None;
+        };
+        if truncated_at_ms.is_some() {
+            return None;
+        }
+        *truncated_at_ms = Some(audio_end_ms);
+        let heard = match received_ms {
+            Some(r) if r > 0.0 => (audio_end_ms as f64 / r).clamp(0.0, 1.0),
+            // Nothing known of the audio: nothing can be shown as heard for sure.
+            _ => 0.0,
+        };
+        if let Some(t) = transcript {
+            *t = heard_prefix(t, heard);
+        }
+        Some(i)
+    }
+}
+
+/// The first `fraction` of `text`, cut back to a word boundary.
+fn heard_prefix(text: &str, fraction: f64) -> String {
+    if fraction >= 1.0 {
+        return text.to_owned();
+    }
+    let chars = text.chars().count();
+    let keep = (chars as f64 * fraction).floor() as usize;
+    let end = text.char_indices().nth(keep).map_or(text.len(), |(b, _)| b);
+    let (head, rest) = text.split_at(end);
+    // Inside a word: back to its start, unless the word ends right here.
+    let whole = rest.starts_with(char::is_whitespace) || rest.is_empty();
+    let head = if whole {
+        head
+    } else {
+        head.rfind(char::is_whitespace).map_or("", |at| &head[..at])
+    };
+    head.trim_end().to_owned()
 }
 
 #[cfg(test)]
@@ -388,9 +477,7 @@ mod tests {
         HistoryItem::Message {
             item_id: id.into(),
             role: Role::Assistant,
-            content: vec![ContentPart::Audio {
-                transcript: transcript.map(str::to_owned),
-            }],
+            content: vec![ContentPart::audio(transcript.map(str::to_owned))],
             status: None,
         }
     }
@@ -423,6 +510,52 @@ mod tests {
         assert_eq!(h.get(&"x".into()).unwrap().text().unwrap(), "Hello");
         h.upsert(audio_msg("x", Some("Hello!")), None);
         assert_eq!(h.get(&"x".into()).unwrap().text().unwrap(), "Hello!");
+    }
+
+    #[test]
+    fn a_truncated_reply_keeps_the_heard_words_only_and_once() {
+        let mut h = History::default();
+        h.upsert(audio_msg("x", None), None);
+        h.append_text(&"x".into(), 0, "One two three four", true);
+        // Half of 2 s heard: "One two th|ree four" -> back to "One two".
+        assert_eq!(
+            h.truncate_audio(&"x".into(), 0, 1000, Some(2000.0)),
+            Some(0)
+        );
+        let part = |h: &History| match h.get(&"x".into()) {
+            Some(HistoryItem::Message { content, .. }) => content[0].clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            part(&h),
+            ContentPart::Audio {
+                transcript: Some("One two".into()),
+                truncated_at_ms: Some(1000)
+            }
+        );
+        // Later deltas, a second cut and the server's later copy change nothing.
+        h.append_text(&"x".into(), 0, " five", true);
+        assert_eq!(h.truncate_audio(&"x".into(), 0, 10, Some(2000.0)), None);
+        h.upsert(audio_msg("x", Some("One two three four five")), None);
+        assert_eq!(h.get(&"x".into()).unwrap().text().unwrap(), "One two");
+        // Serde keeps the cut.
+        let json = serde_json::to_value(h.get(&"x".into()).unwrap()).unwrap();
+        assert_eq!(json["content"][0]["truncated_at_ms"], 1000);
+    }
+
+    #[test]
+    fn heard_prefixes_end_on_words() {
+        for (text, fraction, want) in [
+            ("hello world", 1.0, "hello world"),
+            ("hello world", 0.0, ""),
+            ("hello world", 0.5, "hello"),
+            ("hello world", 0.45, ""),
+            ("hello world", 0.6, "hello"),
+            ("hello world", 0.4, ""),
+            ("héllo wörld again", 0.7, "héllo wörld"),
+        ] {
+            assert_eq!(heard_prefix(text, fraction), want, "{text} {fraction}");
+        }
     }
 
     #[test]
@@ -503,7 +636,7 @@ mod properties {
             for op in ops {
                 match op {
                     Op::Upsert { id: n, prev, text } => {
-                        let item = HistoryItem::Message { item_id: id(n), role: Role::Assistant, content: vec![ContentPart::Audio { transcript: Some(text) }], status: None };
+                        let item = HistoryItem::Message { item_id: id(n), role: Role::Assistant, content: vec![ContentPart::audio(Some(text))], status: None };
                         let (change, at) = h.upsert(item, prev.map(id).as_ref());
                         if let Some(pos) = model.iter().position(|m| *m == n) {
                             prop_assert_eq!(change, Change::Updated);

@@ -32,6 +32,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod config;
 mod error;
 mod events;
 mod history;
@@ -42,6 +43,7 @@ mod runner;
 mod session;
 mod settings;
 
+pub use config::{defaults, EventQueuePolicy, ReconnectPolicy, RunConfig};
 pub use error::{Result, RunnerError};
 pub use events::{ErrorEvent, ErrorKind, SessionEvent};
 pub use history::{ContentPart, HistoryItem, Role};
@@ -51,9 +53,7 @@ pub use model::{
 };
 pub use openai::OpenAIRealtimeModel;
 pub use playback::PlaybackTracker;
-pub use runner::{
-    defaults, EventQueuePolicy, RealtimeRunner, RealtimeRunnerBuilder, ReconnectPolicy, RunConfig,
-};
+pub use runner::{RealtimeRunner, RealtimeRunnerBuilder};
 pub use session::RealtimeSession;
 pub use settings::{
     AudioFormat, Eagerness, Modality, NoiseReduction, SessionSettings, Tracing,

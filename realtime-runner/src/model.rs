@@ -312,6 +312,8 @@ pub enum ModelEvent {
     ItemTruncated {
         /// The item.
         item_id: ItemId,
+        /// The audio content part.
+        content_index: u32,
         /// Where.
         audio_end_ms: u64,
     },

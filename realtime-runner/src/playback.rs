@@ -9,6 +9,9 @@ struct State {
     item_id: Option<ItemId>,
     content_index: u32,
     played_ms: f64,
+    /// Whether the application ever fed the tracker: from then on the session trusts it
+    /// alone (an item it has not reported has not started playing).
+    fed: bool,
 }
 
 /// The application's playback position, fed as audio is played. Cheap to clone; share it with
@@ -51,14 +54,31 @@ impl PlaybackTracker {
                 s.played_ms = 0.0;
             }
             s.played_ms += ms.max(0.0);
+            s.fed = true;
         }
     }
 
     /// Playback was stopped (e.g. the app flushed its buffer).
     pub fn on_interrupted(&self) {
         if let Ok(mut s) = self.state.lock() {
-            *s = State::default();
+            *s = State {
+                fed: s.fed,
+                ..State::default()
+            };
         }
+    }
+
+    /// Whether the application has fed the tracker at all.
+    pub fn is_fed(&self) -> bool {
+        self.state.lock().map(|s| s.fed).unwrap_or(false)
+    }
+
+    /// The item the application reports playing, its content part and how much of it played.
+    pub fn current(&self) -> Option<(ItemId, u32, f64)> {
+        let s = self.state.lock().ok()?;
+        s.item_id
+            .clone()
+            .map(|id| (id, s.content_index, s.played_ms))
     }
 
     /// How much of this item the application reported as played, if it reported anything.

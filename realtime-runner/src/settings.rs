@@ -1,6 +1,6 @@
 //! [`SessionSettings`]: the session configuration in one vocabulary for both dialects.
 
-use realtime_agent::ToolDefinition;
+use realtime_agent::{RealtimeAgent, RunContext, ToolDefinition};
 
 /// What the model answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,4 +299,25 @@ impl SessionSettings {
     pub(crate) fn server_interrupts(&self) -> bool {
         matches!(&self.turn_detection, Some(Some(td)) if td.interrupts_response())
     }
+}
+
+/// The settings for `agent`: `base` over the SDK's defaults, then the agent's voice (unless
+/// `with_voice` is off: the service refuses a voice change once the assistant has spoken),
+/// its instructions and tools.
+pub(crate) async fn agent_settings<Ctx: Send + Sync + 'static>(
+    base: &SessionSettings,
+    agent: &RealtimeAgent<Ctx>,
+    ctx: &RunContext<Ctx>,
+    with_voice: bool,
+) -> crate::error::Result<SessionSettings> {
+    let tools = agent.tool_definitions(ctx)?;
+    let mut s = SessionSettings::defaults().overlay(base);
+    if with_voice {
+        if let Some(v) = &agent.settings().voice {
+            s.voice = Some(v.clone());
+        }
+    }
+    s.instructions = Some(agent.instructions(ctx).await);
+    s.tools = Some(tools);
+    Ok(s)
 }

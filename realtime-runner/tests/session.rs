@@ -137,9 +137,7 @@ async fn audio_turn_carries_exactly_the_servers_pcm() {
             } => {
                 assert_eq!(
                     content,
-                    &[ContentPart::Audio {
-                        transcript: Some("Good morning".into())
-                    }]
+                    &[ContentPart::audio(Some("Good morning".into()))]
                 );
                 assert_eq!(status.as_deref(), Some("completed"));
             }

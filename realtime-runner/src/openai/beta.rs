@@ -3,6 +3,7 @@
 
 use super::ga::{noise, settings_eagerness};
 use super::{audio_append_json, index, ms, usage, Adapter, Encoded};
+use crate::error::RunnerError;
 use crate::history::{ContentPart, HistoryItem, Role};
 use crate::model::{ModelEvent, ModelInput, RawServerEvent, ServerError, UserContent};
 use crate::settings::{self, AudioFormat, Modality, SessionSettings, TurnDetection};
@@ -29,9 +30,7 @@ fn item_from_wire(item: beta::ConversationItem) -> HistoryItem {
                     Some("input_audio") => ContentPart::InputAudio {
                         transcript: p.transcript,
                     },
-                    Some("audio") => ContentPart::Audio {
-                        transcript: p.transcript,
-                    },
+                    Some("audio") => ContentPart::audio(p.transcript),
                     Some("text") => ContentPart::Text {
                         text: p.text.unwrap_or_default(),
                     },
@@ -239,22 +238,27 @@ fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
 impl Adapter for Beta {
     const AUDIO_DELTA: &'static str = "response.audio.delta";
 
-    fn encode(input: ModelInput) -> Vec<Encoded<ClientEvent>> {
+    fn encode(input: ModelInput) -> Result<Vec<Encoded<ClientEvent>>, RunnerError> {
         use Encoded::{Event, Text};
-        match input {
+        Ok(match input {
             ModelInput::UpdateSession(s) => vec![Event(ClientEvent::session_update(session(&s)))],
             ModelInput::UserMessage(m) => {
-                let parts = m
-                    .parts
-                    .into_iter()
-                    .map(|p| match p {
-                        UserContent::Text(t) => text_part(beta::ContentPartType::InputText, t),
-                        // The beta API takes no images; send the URL as text rather than drop it.
-                        UserContent::Image { url, .. } => {
-                            text_part(beta::ContentPartType::InputText, format!("[image: {url}]"))
+                let mut parts = Vec::with_capacity(m.parts.len());
+                for p in m.parts {
+                    match p {
+                        UserContent::Text(t) => {
+                            parts.push(text_part(beta::ContentPartType::InputText, t))
                         }
-                    })
-                    .collect();
+                        // The beta API takes no images: refuse the message, never turn the
+                        // image into text the model would read.
+                        UserContent::Image { .. } => {
+                            return Err(RunnerError::Unsupported {
+                                dialect: "beta",
+                                feature: "image input (use the GA dialect)".into(),
+                            })
+                        }
+                    }
+                }
                 vec![Event(ClientEvent::create_item(message(
                     beta::ConversationItemRole::User,
                     parts,
@@ -302,7 +306,7 @@ impl Adapter for Beta {
             },
             ModelInput::DeleteItem { item_id } => vec![Event(ClientEvent::delete_item(item_id))],
             ModelInput::Raw(text) => vec![Text(text)],
-        }
+        })
     }
 
     fn decode(event: ServerEvent, out: &mut VecDeque<ModelEvent>, raw: bool) {

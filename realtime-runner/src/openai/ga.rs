@@ -2,6 +2,7 @@
 //! `session.audio`.
 
 use super::{audio_append_json, index, ms, usage, Adapter, Encoded};
+use crate::error::RunnerError;
 use crate::history::{ContentPart, HistoryItem, Role};
 use crate::model::{ModelEvent, ModelInput, RawServerEvent, ServerError, UserContent};
 use crate::settings::{
@@ -56,9 +57,7 @@ fn item_from_wire(item: ga::ConversationItem) -> HistoryItem {
                 .content
                 .into_iter()
                 .map(|p| match p.r#type.as_ref().map(|t| t.as_str()) {
-                    Some("output_audio") | Some("audio") => ContentPart::Audio {
-                        transcript: p.transcript,
-                    },
+                    Some("output_audio") | Some("audio") => ContentPart::audio(p.transcript),
                     _ => ContentPart::Text {
                         text: p.text.unwrap_or_default(),
                     },
@@ -317,9 +316,9 @@ fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
 impl Adapter for Ga {
     const AUDIO_DELTA: &'static str = "response.output_audio.delta";
 
-    fn encode(input: ModelInput) -> Vec<Encoded<ClientEvent>> {
+    fn encode(input: ModelInput) -> Result<Vec<Encoded<ClientEvent>>, RunnerError> {
         use Encoded::{Event, Text};
-        match input {
+        Ok(match input {
             ModelInput::UpdateSession(s) => vec![Event(ClientEvent::session_update(session(&s)))],
             ModelInput::UserMessage(m) => {
                 let parts: Vec<ga::UserContentPart> = m
@@ -380,7 +379,7 @@ impl Adapter for Ga {
             }
             ModelInput::DeleteItem { item_id } => vec![Event(ClientEvent::delete_item(item_id))],
             ModelInput::Raw(text) => vec![Text(text)],
-        }
+        })
     }
 
     fn decode(event: ServerEvent, out: &mut VecDeque<ModelEvent>, raw: bool) {

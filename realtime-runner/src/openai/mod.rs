@@ -120,6 +120,7 @@ macro_rules! decode_server_event {
                 }
                 ServerEvent::ConversationItemTruncated(e) => $out.push_back(ModelEvent::ItemTruncated {
                     item_id: e.item_id,
+                    content_index: index(e.content_index),
                     audio_end_ms: ms(e.audio_end_ms),
                 }),
                 ServerEvent::ConversationItemInputAudioTranscriptionDelta(e) => {
@@ -219,7 +220,10 @@ pub(crate) trait Adapter: Protocol {
     const AUDIO_DELTA: &'static str;
 
     /// The wire events for one input. Audio appends are pre-encoded text for speed.
-    fn encode(input: ModelInput) -> Vec<Encoded<Self::ClientEvent>>;
+    ///
+    /// # Errors
+    /// [`RunnerError::Unsupported`] for an input the dialect cannot carry.
+    fn encode(input: ModelInput) -> Result<Vec<Encoded<Self::ClientEvent>>, RunnerError>;
 
     /// The neutral events for one server event, appended to `out`.
     fn decode(event: Self::ServerEvent, out: &mut VecDeque<ModelEvent>, raw: bool);
@@ -414,7 +418,7 @@ impl<P: Adapter> ModelSender for Sender<P> {
         if let ModelInput::Raw(text) = input {
             return Ok(self.tx.send_raw(text).await?);
         }
-        for e in P::encode(input) {
+        for e in P::encode(input)? {
             match e {
                 Encoded::Event(ev) => self.tx.send(&ev).await?,
                 Encoded::Text(t) => self.tx.send_raw(t).await?,

@@ -1,0 +1,190 @@
+//! Tool and handoff calls: the tasks that run them (off the loop, concurrently, each with a
+//! deadline), the calls waiting for approval, and the per-session approve/reject-always
+//! choices. The loop decides what a finished call means for the conversation.
+
+use crate::error::Result;
+use crate::settings::{agent_settings, SessionSettings};
+use realtime_agent::{RealtimeAgent, RunContext, Tool, ToolContext, ToolError};
+use realtime_protocol::CallId;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::{Id, JoinError, JoinSet};
+
+/// A call in flight.
+pub(super) struct Running<Ctx> {
+    pub(super) call_id: CallId,
+    pub(super) name: String,
+    /// The agent whose tool or handoff it is.
+    pub(super) agent: String,
+    pub(super) kind: CallKind<Ctx>,
+}
+
+pub(super) enum CallKind<Ctx> {
+    Tool(Arc<dyn Tool<Ctx>>),
+    Handoff,
+}
+
+/// The agent a handoff switches to, and its session settings.
+pub(super) type HandoffTarget<Ctx> = (RealtimeAgent<Ctx>, Result<SessionSettings>);
+
+pub(super) enum CallOutcome<Ctx> {
+    Tool(std::result::Result<String, ToolError>),
+    Handoff(std::result::Result<Box<HandoffTarget<Ctx>>, ToolError>),
+}
+
+/// A call waiting for the application's approval.
+pub(super) struct PendingApproval<Ctx> {
+    pub(super) tool: Arc<dyn Tool<Ctx>>,
+    pub(super) name: String,
+    pub(super) agent: String,
+    pub(super) arguments: String,
+}
+
+pub(super) struct Calls<Ctx> {
+    tasks: JoinSet<CallOutcome<Ctx>>,
+    running: HashMap<Id, Running<Ctx>>,
+    seen: HashSet<CallId>,
+    approvals: HashMap<CallId, PendingApproval<Ctx>>,
+    always_approve: HashSet<String>,
+    always_reject: HashSet<String>,
+}
+
+impl<Ctx> Default for Calls<Ctx> {
+    fn default() -> Self {
+        Self {
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            seen: HashSet::new(),
+            approvals: HashMap::new(),
+            always_approve: HashSet::new(),
+            always_reject: HashSet::new(),
+        }
+    }
+}
+
+impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
+    /// Whether this call id is new (a repeated call is never run twice).
+    pub(super) fn first_time(&mut self, call_id: &CallId) -> bool {
+        self.seen.insert(call_id.clone())
+    }
+
+    /// No call runs or waits for approval.
+    pub(super) fn is_settled(&self) -> bool {
+        self.running.is_empty() && self.approvals.is_empty()
+    }
+
+    /// Whether tasks are running (the loop polls [`Self::join_next`] only then).
+    pub(super) fn has_tasks(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
+    pub(super) fn always_rejects(&self, name: &str) -> bool {
+        self.always_reject.contains(name)
+    }
+
+    pub(super) fn always_approves(&self, name: &str) -> bool {
+        self.always_approve.contains(name)
+    }
+
+    /// Runs a tool under `timeout`.
+    pub(super) fn spawn_tool(
+        &mut self,
+        ctx: &RunContext<Ctx>,
+        running: Running<Ctx>,
+        arguments: String,
+        timeout: Duration,
+    ) {
+        let CallKind::Tool(tool) = &running.kind else {
+            return;
+        };
+        let tctx = ToolContext::new(ctx.clone(), running.call_id.clone(), running.name.clone());
+        let t = tool.clone();
+        let tool_name = running.name.clone();
+        let handle = self.tasks.spawn(async move {
+            let result = match tokio::time::timeout(timeout, t.invoke(tctx, &arguments)).await {
+                Ok(r) => r,
+                Err(_) => Err(ToolError::Timeout {
+                    tool: tool_name,
+                    after: timeout,
+                }),
+            };
+            CallOutcome::Tool(result)
+        });
+        self.running.insert(handle.id(), running);
+    }
+
+    /// Runs a handoff: its input callback, then the target agent's settings over `base`.
+    pub(super) fn spawn_handoff(
+        &mut self,
+        ctx: &RunContext<Ctx>,
+        handoff: realtime_agent::Handoff<Ctx>,
+        running: Running<Ctx>,
+        arguments: String,
+        base: SessionSettings,
+        with_voice: bool,
+    ) {
+        let ctx = ctx.clone();
+        let handle = self.tasks.spawn(async move {
+            let outcome = match handoff.invoke(ctx.clone(), &arguments).await {
+                Ok(agent) => {
+                    let settings = agent_settings(&base, &agent, &ctx, with_voice).await;
+                    Ok(Box::new((agent, settings)))
+                }
+                Err(e) => Err(e),
+            };
+            CallOutcome::Handoff(outcome)
+        });
+        self.running.insert(handle.id(), running);
+    }
+
+    /// The next call to finish, with what it returned (or why its task failed).
+    ///
+    /// Cancel safe: a finished task is taken only when it is returned.
+    pub(super) async fn join_next(
+        &mut self,
+    ) -> Option<(
+        Running<Ctx>,
+        std::result::Result<CallOutcome<Ctx>, JoinError>,
+    )> {
+        loop {
+            let (id, outcome) = match self.tasks.join_next_with_id().await? {
+                Ok((id, outcome)) => (id, Ok(outcome)),
+                Err(e) => (e.id(), Err(e)),
+            };
+            if let Some(running) = self.running.remove(&id) {
+                return Some((running, outcome));
+            }
+        }
+    }
+
+    pub(super) fn wait_for_approval(&mut self, call_id: CallId, pending: PendingApproval<Ctx>) {
+        self.approvals.insert(call_id, pending);
+    }
+
+    /// Takes the call waiting for approval; `always` remembers the choice for its tool.
+    pub(super) fn take_approval(
+        &mut self,
+        call_id: &CallId,
+        approve: bool,
+        always: bool,
+    ) -> Option<PendingApproval<Ctx>> {
+        let p = self.approvals.remove(call_id)?;
+        if always {
+            let set = if approve {
+                &mut self.always_approve
+            } else {
+                &mut self.always_reject
+            };
+            set.insert(p.name.clone());
+        }
+        Some(p)
+    }
+
+    /// Stops every call (the session ends) and waits until their tasks are gone.
+    pub(super) async fn shutdown(&mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        self.running.clear();
+    }
+}

@@ -1,0 +1,312 @@
+//! The session loop: one task per session owns all its state and reacts to four sources,
+//! in this order of priority: closing, room in the event queue, the application's commands,
+//! finished tool and guardrail tasks, and the model's events (or, while disconnected, the
+//! reconnect attempt). What each reaction does lives beside it: `model_events.rs`,
+//! `barge_in.rs`, `tool_flow.rs`, `guardrails.rs`, `reconnect.rs`.
+
+use super::audio::AudioItems;
+use super::calls::Calls;
+use super::outbox::Outbox;
+use super::responses::{GuardResult, Responses};
+use super::shared::{Command, Shared};
+use crate::config::RunConfig;
+use crate::error::{Result, RunnerError};
+use crate::events::{ErrorEvent, ErrorKind, SessionEvent};
+use crate::history::{History, HistoryItem};
+use crate::model::{ModelEventStream, ModelInput, ModelSender, RealtimeModel, UserMessage};
+use crate::playback::PlaybackTracker;
+use crate::settings::{agent_settings, AudioFormat, SessionSettings};
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use realtime_agent::{OutputGuardrail, RealtimeAgent, RunContext};
+use realtime_protocol::ItemId;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// How long closing waits for the server's close frame before dropping the socket, so that
+/// [`crate::RealtimeSession::close`] returns within a second whatever the peer does.
+const CLOSE_HANDSHAKE_BUDGET: Duration = Duration::from_millis(700);
+
+/// A reply owed to the caller of `send_message`.
+pub(super) type Reply = oneshot::Sender<Result<()>>;
+
+/// The connection is being re-established.
+pub(super) struct Reconnecting {
+    pub(super) attempt: u32,
+    pub(super) backoff: Duration,
+    pub(super) cause: Arc<RunnerError>,
+    /// The current attempt: the backoff sleep, then the connect.
+    pub(super) step: BoxFuture<'static, Result<crate::model::ModelConnection>>,
+    /// Conversation inputs made meanwhile (messages, tool outputs, item changes), sent on
+    /// the new connection after the restore, in order; a message's caller waits for it.
+    pub(super) held: VecDeque<(ModelInput, Option<Reply>)>,
+}
+
+/// Whether the loop goes on.
+pub(super) enum Flow {
+    Continue,
+    Stop,
+}
+
+pub(super) struct Loop<Ctx> {
+    pub(super) config: Arc<RunConfig>,
+    pub(super) model: Arc<dyn RealtimeModel>,
+    /// Output guardrails of the run, for every agent (besides each agent's own).
+    pub(super) runner_guardrails: Arc<[Arc<dyn OutputGuardrail<Ctx>>]>,
+    pub(super) ctx: RunContext<Ctx>,
+    pub(super) agent: RealtimeAgent<Ctx>,
+    pub(super) settings: SessionSettings,
+    pub(super) sender: Arc<dyn ModelSender>,
+    pub(super) events: ModelEventStream,
+    pub(super) model_slot: Arc<Mutex<Arc<dyn ModelSender>>>,
+    pub(super) out: Outbox,
+    pub(super) shared: Arc<Shared>,
+    pub(super) tracker: PlaybackTracker,
+    pub(super) calls: Calls<Ctx>,
+    pub(super) responses: Responses<Ctx>,
+    pub(super) audio: AudioItems,
+    /// Whether the assistant has produced audio (the voice is then fixed).
+    pub(super) assistant_audio: bool,
+    pub(super) guard_tasks: JoinSet<GuardResult>,
+    pub(super) reconnecting: Option<Reconnecting>,
+    pub(super) cancel: CancellationToken,
+}
+
+impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command<Ctx>>) {
+        let cancel = self.cancel.clone();
+        loop {
+            let stalled = self.out.is_stalled();
+            let flow = tokio::select! {
+                biased;
+                () = cancel.cancelled() => Flow::Stop,
+                () = self.out.flush(), if stalled => Flow::Continue,
+                cmd = commands.recv(), if !self.out.is_full() => match cmd {
+                    Some(c) => self.on_command(c).await,
+                    None => Flow::Stop,
+                },
+                Some((running, outcome)) = self.calls.join_next(), if !stalled && self.calls.has_tasks() => {
+                    self.on_call_done(running, outcome).await;
+                    Flow::Continue
+                }
+                Some(done) = self.guard_tasks.join_next(), if !stalled && !self.guard_tasks.is_empty() => match done {
+                    Ok(result) => { self.on_guardrails(result).await; Flow::Continue }
+                    Err(_) => Flow::Continue,
+                },
+                step = poll_reconnect(&mut self.reconnecting), if !stalled && self.reconnecting.is_some() => {
+                    self.on_reconnect_step(step).await
+                }
+                ev = self.events.next(), if !stalled && self.reconnecting.is_none() => match ev {
+                    Some(ev) => self.on_model_event(ev).await,
+                    None => self.on_disconnect(None),
+                },
+            };
+            if matches!(flow, Flow::Stop) {
+                break;
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        if let Some(r) = self.reconnecting.take() {
+            for (_, reply) in r.held {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(RunnerError::SessionClosed));
+                }
+            }
+        }
+        self.calls.shutdown().await;
+        self.guard_tasks.abort_all();
+        while self.guard_tasks.join_next().await.is_some() {}
+        // A bounded close: past the budget the socket is dropped with the loop.
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE_BUDGET, self.sender.close()).await;
+        let tail = self.out.finish();
+        if let Ok(mut t) = self.shared.tail.lock() {
+            *t = tail;
+        }
+    }
+
+    // ----- events out -----
+
+    /// Emits an event. Never waits: a full queue stalls the loop instead (see `outbox.rs`).
+    pub(super) fn emit(&mut self, ev: SessionEvent) {
+        self.out.push(ev);
+    }
+
+    pub(super) fn error(&mut self, kind: ErrorKind, message: impl Into<String>) {
+        self.emit(SessionEvent::Error(ErrorEvent::new(kind, message)));
+    }
+
+    /// Sends an input to the model. While reconnecting, conversation inputs are held for the
+    /// new connection and the rest is dropped (the restore re-sends the session's state).
+    pub(super) async fn send(&mut self, input: ModelInput) {
+        if let Some(r) = &mut self.reconnecting {
+            if holds(&input) {
+                r.held.push_back((input, None));
+            }
+            return;
+        }
+        if let Err(e) = self.sender.send(input).await {
+            self.error(ErrorKind::Send, e.to_string());
+        }
+    }
+
+    /// A user message: sent now, or after the reconnect in progress; the caller learns which
+    /// way it went.
+    async fn send_message(&mut self, message: UserMessage, reply: Reply) {
+        let input = ModelInput::UserMessage(message);
+        if let Some(r) = &mut self.reconnecting {
+            r.held.push_back((input, Some(reply)));
+            self.responses.pending_create = true;
+            return;
+        }
+        match self.sender.send(input).await {
+            Ok(()) => {
+                let _ = reply.send(Ok(()));
+                self.request_response().await;
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    // ----- commands -----
+
+    async fn on_command(&mut self, c: Command<Ctx>) -> Flow {
+        match c {
+            Command::Message { message, reply } => self.send_message(message, reply).await,
+            Command::Respond => self.request_response().await,
+            Command::Interrupt => self.interrupt(super::barge_in::Cause::App).await,
+            Command::UpdateAgent(agent) => {
+                let with_voice = !self.assistant_audio;
+                match agent_settings(&self.current_base(), &agent, &self.ctx, with_voice).await {
+                    Ok(settings) => {
+                        let from = self.agent.name().to_owned();
+                        self.switch_agent(agent, settings).await;
+                        let to = self.agent.name().to_owned();
+                        self.emit(SessionEvent::Handoff { from, to });
+                    }
+                    Err(e) => self.error(ErrorKind::Agent, e.to_string()),
+                }
+            }
+            Command::UpdateSettings(s) => {
+                self.settings = self.settings.clone().overlay(&s);
+                self.tracker.set_bytes_per_ms(self.out_bytes_per_ms());
+                self.send(ModelInput::UpdateSession(Box::new(self.settings.clone())))
+                    .await;
+            }
+            Command::Approve { call_id, always } => {
+                self.on_approval(call_id, true, always, None).await
+            }
+            Command::Reject {
+                call_id,
+                always,
+                message,
+            } => self.on_approval(call_id, false, always, message).await,
+            Command::ReplaceHistory(items) => self.replace_history(items).await,
+        }
+        Flow::Continue
+    }
+
+    /// The settings other than the agent's (what a new agent's settings build on).
+    pub(super) fn current_base(&self) -> SessionSettings {
+        let mut s = self.settings.clone();
+        s.instructions = None;
+        s.tools = None;
+        s
+    }
+
+    pub(super) fn out_bytes_per_ms(&self) -> f64 {
+        self.settings
+            .output_audio_format
+            .unwrap_or(AudioFormat::Pcm16)
+            .bytes_per_ms()
+    }
+
+    pub(super) async fn switch_agent(
+        &mut self,
+        agent: RealtimeAgent<Ctx>,
+        mut settings: SessionSettings,
+    ) {
+        if self.assistant_audio {
+            // The service refuses a voice change once the assistant has spoken.
+            settings.voice.clone_from(&self.settings.voice);
+        }
+        self.agent = agent;
+        if let Ok(mut a) = self.shared.agent.lock() {
+            *a = self.agent.name().to_owned();
+        }
+        self.settings = settings;
+        self.send(ModelInput::UpdateSession(Box::new(self.settings.clone())))
+            .await;
+    }
+
+    async fn replace_history(&mut self, items: Vec<HistoryItem>) {
+        let old: Vec<ItemId> = self
+            .hist(|h| h.items().iter().map(|i| i.item_id().clone()).collect())
+            .unwrap_or_default();
+        for item_id in old {
+            self.send(ModelInput::DeleteItem { item_id }).await;
+        }
+        let mut previous = None;
+        for item in items {
+            let id = item.item_id().clone();
+            self.send(ModelInput::CreateItem {
+                item: Box::new(item),
+                previous_item_id: previous.clone(),
+            })
+            .await;
+            previous = Some(id);
+        }
+    }
+
+    // ----- response sequencing -----
+
+    pub(super) async fn request_response(&mut self) {
+        self.responses.pending_create = true;
+        self.try_create_response().await;
+    }
+
+    /// Sends `response.create` when one is wanted and none is requested or streaming: the
+    /// runner never has two responses in flight.
+    pub(super) async fn try_create_response(&mut self) {
+        if self.reconnecting.is_some() {
+            return;
+        }
+        let settled = self.calls.is_settled();
+        if let Some(event_id) = self.responses.next_request(settled, &self.agent) {
+            self.send(ModelInput::CreateResponse { event_id }).await;
+        }
+    }
+
+    /// Runs `f` on the shared history (a short, uncontended lock; no copy).
+    pub(super) fn hist<R>(&self, f: impl FnOnce(&mut History) -> R) -> Option<R> {
+        self.shared.history.lock().ok().map(|mut h| f(&mut h))
+    }
+}
+
+/// Inputs that change the conversation: held while reconnecting, never dropped.
+fn holds(input: &ModelInput) -> bool {
+    matches!(
+        input,
+        ModelInput::UserMessage(_)
+            | ModelInput::ToolOutput { .. }
+            | ModelInput::CreateItem { .. }
+            | ModelInput::DeleteItem { .. }
+    )
+}
+
+async fn poll_reconnect(r: &mut Option<Reconnecting>) -> Result<crate::model::ModelConnection> {
+    match r {
+        Some(r) => (&mut r.step).await,
+        None => std::future::pending().await,
+    }
+}

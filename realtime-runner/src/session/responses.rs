@@ -1,0 +1,212 @@
+//! One record per response: which agent started it, where it is (requested, streaming,
+//! done), whether it was interrupted, its guardrail state and what was dropped of it. Every
+//! response-scoped event is derived from its record, never from "the current agent", so the
+//! order in which tool tasks and server events finish cannot change who said what.
+
+use realtime_agent::{GuardrailOutput, RealtimeAgent};
+use realtime_protocol::ResponseId;
+use std::collections::VecDeque;
+
+/// Finished records kept for events that arrive late (guardrail results, late deltas).
+const KEEP_FINISHED: usize = 8;
+
+/// What output guardrails have seen of one response.
+#[derive(Debug, Default)]
+pub(super) struct GuardState {
+    /// Whether any guardrail applies to the response's agent.
+    pub(super) enabled: bool,
+    pub(super) text: String,
+    pub(super) next_check: usize,
+    pub(super) tripped: bool,
+    pub(super) checked_len: usize,
+}
+
+/// A guardrail check's result: the response, the text checked, each guardrail's output.
+pub(super) type GuardResult = (ResponseId, String, Vec<(String, GuardrailOutput)>);
+
+pub(super) struct ResponseRecord<Ctx> {
+    pub(super) id: ResponseId,
+    /// The agent that started the response: it owns every event of the response.
+    pub(super) agent: RealtimeAgent<Ctx>,
+    /// Interrupted (by the app, a barge-in or a guardrail): its output is not playable.
+    pub(super) interrupted: bool,
+    /// `response.cancel` was sent for it.
+    pub(super) cancel_sent: bool,
+    pub(super) done: bool,
+    pub(super) guard: GuardState,
+    /// Output that arrived after the interruption and was not delivered.
+    pub(super) dropped_audio_bytes: usize,
+    pub(super) dropped_text_chars: usize,
+}
+
+/// Our `response.create`, sent and not yet answered.
+struct Requested<Ctx> {
+    event_id: String,
+    agent: RealtimeAgent<Ctx>,
+    interrupted: bool,
+}
+
+/// The session's responses: at most one requested and one streaming (the service runs one
+/// response at a time), and the last few finished ones.
+pub(super) struct Responses<Ctx> {
+    requested: Option<Requested<Ctx>>,
+    current: Option<ResponseRecord<Ctx>>,
+    finished: VecDeque<ResponseRecord<Ctx>>,
+    /// A response is wanted once nothing is requested or streaming.
+    pub(super) pending_create: bool,
+    /// Tool outputs were sent: a response is wanted once no call is in flight either.
+    pub(super) tool_followup: bool,
+    next_event_id: u64,
+}
+
+impl<Ctx> Default for Responses<Ctx> {
+    fn default() -> Self {
+        Self {
+            requested: None,
+            current: None,
+            finished: VecDeque::new(),
+            pending_create: false,
+            tool_followup: false,
+            next_event_id: 0,
+        }
+    }
+}
+
+impl<Ctx> Responses<Ctx> {
+    /// Whether a response is requested or streaming (so no other may be requested).
+    pub(super) fn is_busy(&self) -> bool {
+        self.requested.is_some() || self.current.is_some()
+    }
+
+    /// The event id of a `response.create` to send now, if one is wanted and allowed; the
+    /// request is recorded with the agent that makes it.
+    pub(super) fn next_request(
+        &mut self,
+        calls_settled: bool,
+        agent: &RealtimeAgent<Ctx>,
+    ) -> Option<String> {
+        let wanted = self.pending_create || (self.tool_followup && calls_settled);
+        if !wanted || self.is_busy() {
+            return None;
+        }
+        self.pending_create = false;
+        self.tool_followup = false;
+        self.next_event_id += 1;
+        let event_id = format!("evt_rrs_{}", self.next_event_id);
+        self.requested = Some(Requested {
+            event_id: event_id.clone(),
+            agent: agent.clone(),
+            interrupted: false,
+        });
+        Some(event_id)
+    }
+
+    /// The server rejected the request `event_id`: release it; retry later when the server
+    /// said another response is active. Whether it was ours.
+    pub(super) fn request_failed(&mut self, event_id: &str, code: Option<&str>) -> bool {
+        if self
+            .requested
+            .as_ref()
+            .is_none_or(|r| r.event_id != event_id)
+        {
+            return false;
+        }
+        self.requested = None;
+        if code == Some("conversation_already_has_active_response") {
+            self.pending_create = true;
+        }
+        true
+    }
+
+    /// A response started: ours when one was requested (it keeps the requesting agent and
+    /// an interrupt that came before it), else the server's own (turn detection), which
+    /// belongs to `agent`.
+    pub(super) fn on_created(
+        &mut self,
+        id: ResponseId,
+        agent: &RealtimeAgent<Ctx>,
+        guard: GuardState,
+    ) -> &mut ResponseRecord<Ctx> {
+        if let Some(old) = self.current.take() {
+            self.retire(old);
+        }
+        let (agent, interrupted) = match self.requested.take() {
+            Some(r) => (r.agent, r.interrupted),
+            None => (agent.clone(), false),
+        };
+        self.current.insert(ResponseRecord {
+            id,
+            agent,
+            interrupted,
+            cancel_sent: false,
+            done: false,
+            guard,
+            dropped_audio_bytes: 0,
+            dropped_text_chars: 0,
+        })
+    }
+
+    /// A response ended; its record, when known.
+    pub(super) fn on_done(&mut self, id: &ResponseId) -> Option<&mut ResponseRecord<Ctx>> {
+        if self.current.as_ref().is_some_and(|c| &c.id == id) {
+            if let Some(mut rec) = self.current.take() {
+                rec.done = true;
+                self.retire(rec);
+            }
+            return self.finished.back_mut();
+        }
+        let rec = self.finished.iter_mut().rev().find(|r| &r.id == id)?;
+        rec.done = true;
+        Some(rec)
+    }
+
+    fn retire(&mut self, rec: ResponseRecord<Ctx>) {
+        if self.finished.len() >= KEEP_FINISHED {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(rec);
+    }
+
+    /// The record of `id`: the streaming response first (almost every lookup), then the
+    /// finished ones.
+    pub(super) fn get_mut(&mut self, id: &ResponseId) -> Option<&mut ResponseRecord<Ctx>> {
+        match &mut self.current {
+            Some(c) if &c.id == id => Some(c),
+            _ => self.finished.iter_mut().rev().find(|r| &r.id == id),
+        }
+    }
+
+    /// The streaming response.
+    pub(super) fn current_mut(&mut self) -> Option<&mut ResponseRecord<Ctx>> {
+        self.current.as_mut()
+    }
+
+    /// The application interrupted: a response wanted but not sent is not requested, and one
+    /// requested but not yet created is cancelled as soon as it is.
+    pub(super) fn interrupt_pending(&mut self) {
+        self.pending_create = false;
+        self.tool_followup = false;
+        if let Some(r) = &mut self.requested {
+            r.interrupted = true;
+        }
+    }
+
+    /// The connection died: a response requested or streaming that was not interrupted is
+    /// wanted again on the next connection. Whether one is.
+    pub(super) fn connection_lost(&mut self) -> bool {
+        let requested = self.requested.take().is_some_and(|r| !r.interrupted);
+        let streaming = match self.current.take() {
+            Some(mut rec) => {
+                let wanted = !rec.interrupted;
+                rec.done = true;
+                self.retire(rec);
+                wanted
+            }
+            None => false,
+        };
+        if requested || streaming {
+            self.pending_create = true;
+        }
+        self.pending_create
+    }
+}

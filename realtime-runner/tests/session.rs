@@ -135,10 +135,7 @@ async fn audio_turn_carries_exactly_the_servers_pcm() {
                 status,
                 ..
             } => {
-                assert_eq!(
-                    content,
-                    &[ContentPart::audio(Some("Good morning".into()))]
-                );
+                assert_eq!(content, &[ContentPart::audio(Some("Good morning".into()))]);
                 assert_eq!(status.as_deref(), Some("completed"));
             }
             other => panic!("{other:?}"),

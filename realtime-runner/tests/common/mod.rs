@@ -39,13 +39,24 @@ pub async fn start<Ctx: Send + Sync + 'static>(
     config: RunConfig,
     ctx: Ctx,
 ) -> Harness<Ctx> {
+    start_with(server_config, agent, config, ctx, |m| m).await
+}
+
+/// Like [`start`], with the model adjusted by `customize` (keep-alive, timeouts…).
+pub async fn start_with<Ctx: Send + Sync + 'static>(
+    server_config: FakeServerConfig,
+    agent: RealtimeAgent<Ctx>,
+    config: RunConfig,
+    ctx: Ctx,
+    customize: impl FnOnce(OpenAIRealtimeModel) -> OpenAIRealtimeModel,
+) -> Harness<Ctx> {
     let server = FakeRealtimeServer::start(server_config.with_auth(Auth::Open))
         .await
         .unwrap();
     let dialect = config.dialect;
     let runner = RealtimeRunner::builder(agent)
         .config(config)
-        .model(model(&server, dialect))
+        .model(customize(model(&server, dialect)))
         .build();
     let session = tokio::time::timeout(WAIT, runner.run(ctx))
         .await

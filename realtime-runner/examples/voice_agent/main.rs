@@ -13,23 +13,17 @@
 //! (default `reply.wav`) and prints a timed log of the session.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod demo;
+
+use demo::{agents, fake_server_config, speech_like, BoxError, Credits};
 use futures_util::StreamExt;
-use realtime_agent::{FunctionTool, Handoff, RealtimeAgent, ToolContext};
 use realtime_protocol::{audio, Dialect};
 use realtime_runner::{
     OpenAIRealtimeModel, RealtimeRunner, RunConfig, SessionEvent, SessionSettings,
     TranscriptionSettings,
 };
-use realtime_testkit::{
-    FakeRealtimeServer, FakeServerConfig, FnResponder, ItemKind, ResponseContext, ResponsePart,
-    ResponsePlan,
-};
-use schemars::JsonSchema;
-use serde::Deserialize;
-use std::error::Error;
+use realtime_testkit::FakeRealtimeServer;
 use std::time::{Duration, Instant};
-
-type BoxError = Box<dyn Error + Send + Sync>;
 
 const USAGE: &str = "usage: voice_agent [--input FILE.wav] [--output reply.wav] [--live | --offline] [--dialect ga|beta]";
 
@@ -74,88 +68,6 @@ fn parse_args() -> Result<Args, BoxError> {
         return Err("--live and --offline exclude each other".into());
     }
     Ok(args)
-}
-
-#[derive(Deserialize, JsonSchema)]
-struct WeatherArgs {
-    /// The city, e.g. "Paris".
-    city: String,
-}
-
-fn agents() -> Result<RealtimeAgent<()>, BoxError> {
-    let travel = RealtimeAgent::builder("Travel Agent")
-        .instructions("You help callers plan trips. Be warm and brief.")
-        .handoff_description("Plans trips and books travel.")
-        .build()?;
-    let weather = FunctionTool::new(
-        "get_weather",
-        "The current weather in a city.",
-        |_ctx: ToolContext<()>, a: WeatherArgs| async move {
-            // A real tool would call a weather service here.
-            Ok::<_, std::convert::Infallible>(format!("sunny and 21 °C in {}", a.city))
-        },
-    )?;
-    Ok(RealtimeAgent::builder("Weather Agent")
-        .instructions(
-            "You answer weather questions with the get_weather tool, then offer the travel agent.",
-        )
-        .tool(weather)
-        .handoff(Handoff::to(&travel))
-        .build()?)
-}
-
-/// What the offline fake model says: greet and call the tool; report the weather and hand off;
-/// then speak as the travel agent.
-fn scripted_model(ctx: &ResponseContext) -> ResponsePlan {
-    let call_name = |call_id: &str| {
-        ctx.conversation.iter().find_map(|i| match &i.kind {
-            ItemKind::FunctionCall {
-                call_id: c, name, ..
-            } if c == call_id => Some(name.clone()),
-            _ => None,
-        })
-    };
-    match ctx.pending_tool_output() {
-        Some((call_id, output)) if call_name(call_id).as_deref() == Some("get_weather") => {
-            ResponsePlan::new([
-                ResponsePart::speech(format!(
-                    "It is {output}. Let me pass you to our travel agent."
-                )),
-                ResponsePart::function_call("transfer_to_travel_agent", serde_json::json!({})),
-            ])
-        }
-        Some(_) => ResponsePlan::speech(
-            "Hi, travel agent here. Paris is lovely this week; shall I look at trains?",
-        ),
-        None => ResponsePlan::new([
-            ResponsePart::speech("Let me check the weather for you."),
-            ResponsePart::function_call("get_weather", serde_json::json!({"city": "Paris"})),
-        ]),
-    }
-}
-
-/// About 1.6 s of a speech-like signal: voiced "syllables" (a 140 Hz buzz with formants) and
-/// short pauses, PCM16 24 kHz.
-fn speech_like() -> Vec<i16> {
-    let rate = 24_000.0;
-    let mut out = Vec::new();
-    for (i, formant) in [700.0, 1200.0, 500.0, 900.0].iter().enumerate() {
-        let n = (0.28 * rate) as usize;
-        for k in 0..n {
-            let t = k as f64 / rate;
-            let env = (std::f64::consts::PI * k as f64 / n as f64).sin().powi(2);
-            let f0 = 140.0 + 10.0 * i as f64;
-            let mut v = 0.0;
-            for h in 1..12 {
-                let f = f0 * h as f64;
-                let gain = 1.0 / (1.0 + ((f - formant) / 250.0).powi(2));
-                v += gain * (2.0 * std::f64::consts::PI * f * t).sin();
-            }
-            out.push((v * env * 6_000.0).clamp(-32_000.0, 32_000.0) as i16);
-        }
-        out.extend(std::iter::repeat_n(0, (0.12 * rate) as usize));
-    }
-    out
 }
 
 fn read_wav(path: &str) -> Result<Vec<i16>, BoxError> {
@@ -235,11 +147,7 @@ async fn main() -> Result<(), BoxError> {
         );
         OpenAIRealtimeModel::new().dialect(args.dialect)
     } else {
-        let config = FakeServerConfig::default()
-            .with_responder(FnResponder(scripted_model))
-            .with_input_transcript("What's the weather like in Paris?")
-            .with_audio_chunk_bytes(4_800);
-        let server = FakeRealtimeServer::start(config).await?;
+        let server = FakeRealtimeServer::start(fake_server_config()).await?;
         log(
             "session",
             format!(
@@ -297,7 +205,7 @@ async fn main() -> Result<(), BoxError> {
 
     // The conversation, until the agents are done.
     let mut reply = Vec::new();
-    let mut transcript = String::new();
+    let mut credits = Credits::default();
     let mut tools_running = 0usize;
     let (idle, deadline) = if live {
         (Duration::from_secs(4), Duration::from_secs(90))
@@ -316,20 +224,16 @@ async fn main() -> Result<(), BoxError> {
             Ok(None) => break,
             Err(_) => break, // quiet after the last turn: done
         };
+        if let Some((agent, said)) = credits.on_event(&event) {
+            log("assistant", format!("{agent}: \"{said}\""));
+        }
         match event {
             SessionEvent::AgentStart { agent, .. } => {
                 quiet_since = None;
                 log("assistant", format!("{agent} starts speaking"));
             }
             SessionEvent::Audio { pcm, .. } => reply.extend_from_slice(&pcm),
-            SessionEvent::TranscriptDelta { delta, .. } | SessionEvent::TextDelta { delta, .. } => {
-                transcript.push_str(&delta)
-            }
             SessionEvent::AgentEnd { agent, status, .. } => {
-                if !transcript.is_empty() {
-                    log("assistant", format!("{agent}: \"{}\"", transcript.trim()));
-                    transcript.clear();
-                }
                 log("assistant", format!("{agent} done ({status})"));
                 if tools_running == 0 {
                     quiet_since = Some(Instant::now());

@@ -5,6 +5,12 @@ use realtime_protocol::Dialect;
 use std::time::Duration;
 
 /// What a session does when its consumer reads events slower than they come.
+///
+/// Under either policy a session whose application stops reading stays in the
+/// application's control: it stops reading the server and collecting tool and guardrail
+/// results, but commands (`interrupt`, approvals, updates) still take effect at once and
+/// `close` returns within about a second. Keep-alive does not count the stall against the
+/// server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EventQueuePolicy {

@@ -39,13 +39,11 @@ pub(super) struct Cut {
 #[derive(Default)]
 pub(super) struct AudioItems {
     items: VecDeque<AudioItem>,
-    /// When the audio received so far ends playing, by the estimate.
-    play_end: Option<Instant>,
 }
 
 impl AudioItems {
     /// Audio arrived. `false` when the item was truncated already: the delta must not be
-    /// played, and is not counted.
+    /// played, and is not counted. Only a new item reads the clock.
     pub(super) fn on_delta(
         &mut self,
         response_id: &ResponseId,
@@ -53,40 +51,42 @@ impl AudioItems {
         content_index: u32,
         bytes: usize,
         bytes_per_ms: f64,
-        now: Instant,
     ) -> bool {
         // Newest first: the item being streamed is almost always the last one.
-        let at = self
+        if let Some(a) = self
             .items
-            .iter()
-            .rposition(|a| &a.item_id == item_id && a.content_index == content_index);
-        if let Some(i) = at {
-            if self.items[i].truncated {
+            .iter_mut()
+            .rev()
+            .find(|a| &a.item_id == item_id && a.content_index == content_index)
+        {
+            if a.truncated {
                 return false;
             }
+            a.bytes += bytes;
+            return true;
         }
-        let starts = match self.play_end {
-            Some(end) if end > now => end,
+        let now = Instant::now();
+        // It plays once the audio before it has played (unless that was cut).
+        let starts = match self.items.back() {
+            Some(prev) if !prev.truncated => {
+                let end = prev.play_start
+                    + Duration::from_secs_f64(ms(prev.bytes, bytes_per_ms) / 1000.0);
+                end.max(now)
+            }
             _ => now,
         };
-        self.play_end = Some(starts + Duration::from_secs_f64(ms(bytes, bytes_per_ms) / 1000.0));
-        match at {
-            Some(i) => self.items[i].bytes += bytes,
-            None => {
-                if self.items.len() >= KEEP_ITEMS {
-                    self.items.pop_front();
-                }
-                self.items.push_back(AudioItem {
-                    item_id: item_id.clone(),
-                    content_index,
-                    response_id: response_id.clone(),
-                    bytes,
-                    done: false,
-                    truncated: false,
-                    play_start: starts,
-                });
-            }
+        if self.items.len() >= KEEP_ITEMS {
+            self.items.pop_front();
         }
+        self.items.push_back(AudioItem {
+            item_id: item_id.clone(),
+            content_index,
+            response_id: response_id.clone(),
+            bytes,
+            done: false,
+            truncated: false,
+            play_start: starts,
+        });
         true
     }
 
@@ -156,17 +156,12 @@ impl AudioItems {
                 audio_end_ms: played.min(received).max(0.0).floor() as u64,
             });
         }
-        if !cuts.is_empty() {
-            // The application flushes what it had queued.
-            self.play_end = None;
-        }
         cuts
     }
 
     /// Forgets every item (a new connection: the old items cannot be truncated there).
     pub(super) fn clear(&mut self) {
         self.items.clear();
-        self.play_end = None;
     }
 }
 
@@ -185,84 +180,94 @@ mod tests {
 
     const BPM: f64 = 48.0;
 
-    fn delta(items: &mut AudioItems, r: &str, i: &str, ms: usize, now: Instant) -> bool {
-        items.on_delta(&r.into(), &i.into(), 0, ms * 48, BPM, now)
+    fn delta(items: &mut AudioItems, r: &str, i: &str, ms: usize) -> bool {
+        items.on_delta(&r.into(), &i.into(), 0, ms * 48, BPM)
     }
 
-    #[test]
-    fn the_wall_clock_estimate_plays_items_one_after_another() {
-        let t0 = Instant::now();
+    fn cuts(c: &[Cut]) -> Vec<(&str, u64)> {
+        c.iter()
+            .map(|c| (c.item_id.as_str(), c.audio_end_ms))
+            .collect()
+    }
+
+    async fn advance(ms: u64) {
+        tokio::time::advance(Duration::from_millis(ms)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wall_clock_estimate_plays_items_one_after_another() {
         let mut items = AudioItems::default();
-        // 1 s of item a arrives at once, then item b (next response) 100 ms later.
-        delta(&mut items, "r1", "a", 1000, t0);
+        // 1 s of item a arrives at once, then item b (next response) 100 ms later: b starts
+        // playing when a ends.
+        delta(&mut items, "r1", "a", 1000);
         items.on_done(&"a".into(), 0);
-        delta(&mut items, "r2", "b", 500, t0 + Duration::from_millis(100));
+        advance(100).await;
+        delta(&mut items, "r2", "b", 500);
+        advance(300).await;
         let tracker = PlaybackTracker::new();
-        let cuts = items.cut(&tracker, BPM, t0 + Duration::from_millis(400), None);
-        assert_eq!(
-            cuts.iter()
-                .map(|c| (c.item_id.as_str(), c.audio_end_ms))
-                .collect::<Vec<_>>(),
-            [("a", 400), ("b", 0)]
-        );
+        let c = items.cut(&tracker, BPM, Instant::now(), None);
+        assert_eq!(cuts(&c), [("a", 400), ("b", 0)]);
         // Cut once: later deltas of a truncated item are refused, a second cut is empty.
-        assert!(!delta(
-            &mut items,
-            "r1",
-            "a",
-            20,
-            t0 + Duration::from_millis(450)
-        ));
-        assert!(items
-            .cut(&tracker, BPM, t0 + Duration::from_millis(500), None)
-            .is_empty());
+        assert!(!delta(&mut items, "r1", "a", 20));
+        assert!(items.cut(&tracker, BPM, Instant::now(), None).is_empty());
     }
 
-    #[test]
-    fn a_finished_item_is_not_cut_and_the_cut_is_clamped_to_what_arrived() {
-        let t0 = Instant::now();
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_item_is_not_cut_and_the_cut_is_clamped_to_what_arrived() {
         let mut items = AudioItems::default();
-        delta(&mut items, "r1", "a", 200, t0);
+        delta(&mut items, "r1", "a", 200);
         items.on_done(&"a".into(), 0);
-        delta(&mut items, "r2", "b", 100, t0 + Duration::from_millis(200));
+        advance(200).await;
+        delta(&mut items, "r2", "b", 100);
+        // At 700 ms: a finished at 200, b has played its 100 ms but is not complete.
+        advance(500).await;
         let tracker = PlaybackTracker::new();
-        // At 700 ms: a finished at 200, b has played 100 of 100 ms but is not complete.
-        let cuts = items.cut(&tracker, BPM, t0 + Duration::from_millis(700), None);
-        assert_eq!(cuts.len(), 1);
-        assert_eq!((cuts[0].item_id.as_str(), cuts[0].audio_end_ms), ("b", 100));
+        let c = items.cut(&tracker, BPM, Instant::now(), None);
+        assert_eq!(cuts(&c), [("b", 100)]);
     }
 
-    #[test]
-    fn a_fed_tracker_is_trusted_item_by_item() {
-        let t0 = Instant::now();
+    #[tokio::test(start_paused = true)]
+    async fn a_fed_tracker_is_trusted_item_by_item() {
         let mut items = AudioItems::default();
-        delta(&mut items, "r1", "a", 1000, t0);
-        delta(&mut items, "r1", "b", 1000, t0);
-        delta(&mut items, "r2", "c", 1000, t0);
+        delta(&mut items, "r1", "a", 1000);
+        delta(&mut items, "r1", "b", 1000);
+        delta(&mut items, "r2", "c", 1000);
+        advance(30_000).await;
         let tracker = PlaybackTracker::new();
-        // Fed chunk by chunk, as applications do.
+        // Fed chunk by chunk, as applications do: b plays, so a has finished and c waits.
         for _ in 0..5 {
             tracker.on_play_bytes(&"b".into(), 0, 48 * 40);
         }
-        let cuts = items.cut(&tracker, BPM, t0 + Duration::from_secs(30), None);
-        assert_eq!(
-            cuts.iter()
-                .map(|c| (c.item_id.as_str(), c.audio_end_ms))
-                .collect::<Vec<_>>(),
-            [("b", 200), ("c", 0)]
-        );
+        let c = items.cut(&tracker, BPM, Instant::now(), None);
+        assert_eq!(cuts(&c), [("b", 200), ("c", 0)]);
     }
 
-    #[test]
-    fn a_response_filter_cuts_only_that_response() {
-        let t0 = Instant::now();
+    #[tokio::test(start_paused = true)]
+    async fn a_response_filter_cuts_only_that_response() {
         let mut items = AudioItems::default();
-        delta(&mut items, "r1", "a", 1000, t0);
-        delta(&mut items, "r2", "b", 1000, t0);
+        delta(&mut items, "r1", "a", 1000);
+        delta(&mut items, "r2", "b", 1000);
         let tracker = PlaybackTracker::new();
-        let cuts = items.cut(&tracker, BPM, t0, Some(&"r2".into()));
-        assert_eq!(cuts.len(), 1);
-        assert_eq!(cuts[0].item_id.as_str(), "b");
+        let c = items.cut(&tracker, BPM, Instant::now(), Some(&"r2".into()));
+        assert_eq!(cuts(&c), [("b", 0)]);
         assert_eq!(items.received_ms(&"a".into(), 0, BPM), Some(1000.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_item_after_a_cut_starts_when_it_arrives() {
+        let mut items = AudioItems::default();
+        delta(&mut items, "r1", "a", 5000);
+        advance(100).await;
+        let tracker = PlaybackTracker::new();
+        assert_eq!(
+            cuts(&items.cut(&tracker, BPM, Instant::now(), None)),
+            [("a", 100)]
+        );
+        delta(&mut items, "r2", "b", 1000);
+        advance(250).await;
+        assert_eq!(
+            cuts(&items.cut(&tracker, BPM, Instant::now(), None)),
+            [("b", 250)]
+        );
     }
 }

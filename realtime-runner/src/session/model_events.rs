@@ -9,7 +9,6 @@ use crate::events::{ErrorEvent, ErrorKind, SessionEvent};
 use crate::history::Change;
 use crate::model::{ModelEvent, ModelInput};
 use realtime_protocol::{ItemId, ResponseId};
-use tokio::time::Instant;
 
 impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
     pub(super) async fn on_model_event(&mut self, ev: ModelEvent) -> Flow {
@@ -187,14 +186,9 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             }
         }
         let bpm = self.out_bytes_per_ms();
-        let playable = self.audio.on_delta(
-            &response_id,
-            &item_id,
-            content_index,
-            pcm.len(),
-            bpm,
-            Instant::now(),
-        );
+        let playable = self
+            .audio
+            .on_delta(&response_id, &item_id, content_index, pcm.len(), bpm);
         if !playable {
             if let Some(rec) = self.responses.get_mut(&response_id) {
                 rec.dropped_audio_bytes += pcm.len();

@@ -80,11 +80,14 @@ pub(super) struct Loop<Ctx> {
 impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command<Ctx>>) {
         let cancel = self.cancel.clone();
+        // One registration for the whole session, not one per event.
+        let cancelled = cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let stalled = self.out.is_stalled();
             let flow = tokio::select! {
                 biased;
-                () = cancel.cancelled() => Flow::Stop,
+                () = &mut cancelled => Flow::Stop,
                 () = self.out.flush(), if stalled => Flow::Continue,
                 cmd = commands.recv(), if !self.out.is_full() => match cmd {
                     Some(c) => self.on_command(c).await,

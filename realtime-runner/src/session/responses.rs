@@ -210,3 +210,90 @@ impl<Ctx> Responses<Ctx> {
         self.pending_create
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(name: &str) -> RealtimeAgent<()> {
+        RealtimeAgent::builder(name).build().unwrap()
+    }
+
+    #[test]
+    fn one_request_at_a_time_and_the_requesting_agent_owns_the_response() {
+        let (a, b) = (agent("A"), agent("B"));
+        let mut r = Responses::<()>::default();
+        assert_eq!(r.next_request(true, &a), None, "nothing wanted");
+        r.pending_create = true;
+        let first = r.next_request(true, &a).unwrap();
+        r.pending_create = true;
+        assert_eq!(r.next_request(true, &a), None, "one is requested already");
+        // The agent changed (a handoff) before the server created it: it is still A's.
+        let rec = r.on_created("r1".into(), &b, GuardState::default());
+        assert_eq!(rec.agent.name(), "A");
+        assert!(r.is_busy());
+        assert_eq!(r.on_done(&"r1".into()).unwrap().agent.name(), "A");
+        // The wanted one goes now; a response the server starts by itself is the current
+        // agent's.
+        let second = r.next_request(true, &b).unwrap();
+        assert_ne!(first, second);
+        assert!(r.request_failed(&second, Some("conversation_already_has_active_response")));
+        assert!(r.pending_create, "retried after the active response");
+        r.pending_create = false;
+        let rec = r.on_created("r2".into(), &b, GuardState::default());
+        assert_eq!(rec.agent.name(), "B");
+        assert!(!r.request_failed("evt_other", None), "not ours");
+    }
+
+    #[test]
+    fn tool_followups_wait_for_every_call() {
+        let a = agent("A");
+        let mut r = Responses::<()>::default();
+        r.tool_followup = true;
+        assert_eq!(r.next_request(false, &a), None, "a call is still running");
+        assert!(r.next_request(true, &a).is_some());
+        assert!(!r.tool_followup);
+    }
+
+    #[test]
+    fn an_interrupt_reaches_a_response_not_created_yet() {
+        let a = agent("A");
+        let mut r = Responses::<()>::default();
+        r.pending_create = true;
+        r.next_request(true, &a).unwrap();
+        r.tool_followup = true;
+        r.interrupt_pending();
+        assert!(!r.tool_followup && !r.pending_create);
+        let rec = r.on_created("r1".into(), &a, GuardState::default());
+        assert!(rec.interrupted, "cancelled as soon as it exists");
+    }
+
+    #[test]
+    fn a_lost_connection_wants_the_interrupted_work_no_more() {
+        let a = agent("A");
+        let mut r = Responses::<()>::default();
+        assert!(!r.connection_lost(), "nothing in flight");
+        r.pending_create = true;
+        r.next_request(true, &a).unwrap();
+        r.on_created("r1".into(), &a, GuardState::default());
+        assert!(
+            r.connection_lost(),
+            "the streaming response is wanted again"
+        );
+        assert!(!r.is_busy());
+        r.pending_create = true;
+        r.next_request(true, &a).unwrap();
+        r.on_created("r2".into(), &a, GuardState::default());
+        r.current_mut().unwrap().interrupted = true;
+        r.pending_create = false;
+        assert!(!r.connection_lost(), "an interrupted one is not");
+        // Records stay reachable for late events, up to a bound.
+        assert!(r.get_mut(&"r2".into()).is_some_and(|rec| rec.done));
+        for i in 0..(KEEP_FINISHED + 2) {
+            r.on_created(format!("x{i}").into(), &a, GuardState::default());
+            r.on_done(&format!("x{i}").into());
+        }
+        assert!(r.get_mut(&"r1".into()).is_none());
+        assert_eq!(r.finished.len(), KEEP_FINISHED);
+    }
+}

@@ -20,6 +20,11 @@ pub(super) enum Cause {
 }
 
 impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
+    /// `RealtimeSession::interrupt`.
+    pub(super) async fn interrupt_by_app(&mut self) {
+        self.interrupt(Cause::App).await;
+    }
+
     pub(super) async fn interrupt(&mut self, cause: Cause) {
         let only = match &cause {
             Cause::Guardrail(r) => Some(r.clone()),

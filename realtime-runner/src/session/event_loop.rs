@@ -187,7 +187,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         match c {
             Command::Message { message, reply } => self.send_message(message, reply).await,
             Command::Respond => self.request_response().await,
-            Command::Interrupt => self.interrupt(super::barge_in::Cause::App).await,
+            Command::Interrupt => self.interrupt_by_app().await,
             Command::UpdateAgent(agent) => {
                 let with_voice = !self.assistant_audio;
                 match agent_settings(&self.current_base(), &agent, &self.ctx, with_voice).await {

@@ -248,8 +248,10 @@ mod tests {
     #[test]
     fn tool_followups_wait_for_every_call() {
         let a = agent("A");
-        let mut r = Responses::<()>::default();
-        r.tool_followup = true;
+        let mut r = Responses::<()> {
+            tool_followup: true,
+            ..Default::default()
+        };
         assert_eq!(r.next_request(false, &a), None, "a call is still running");
         assert!(r.next_request(true, &a).is_some());
         assert!(!r.tool_followup);
@@ -258,8 +260,10 @@ mod tests {
     #[test]
     fn an_interrupt_reaches_a_response_not_created_yet() {
         let a = agent("A");
-        let mut r = Responses::<()>::default();
-        r.pending_create = true;
+        let mut r = Responses::<()> {
+            pending_create: true,
+            ..Default::default()
+        };
         r.next_request(true, &a).unwrap();
         r.tool_followup = true;
         r.interrupt_pending();

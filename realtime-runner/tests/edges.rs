@@ -7,11 +7,9 @@
 
 mod common;
 
-use common::{start, start_with, Harness, WAIT};
+use common::{no_forbidden, start, start_with, Harness, WAIT};
 use futures_util::StreamExt;
-use realtime_agent::{
-    FunctionTool, GuardrailFn, GuardrailOutput, Handoff, RealtimeAgent, RunContext, ToolContext,
-};
+use realtime_agent::{FunctionTool, Handoff, RealtimeAgent, ToolContext};
 use realtime_protocol::{Dialect, ItemId, ResponseId};
 use realtime_runner::{
     ContentPart, ErrorKind, HistoryItem, ReconnectPolicy, RunConfig, RunnerError, SessionEvent,
@@ -91,19 +89,6 @@ fn count(sent: &[String], kind: &str) -> usize {
 }
 
 // ----- 1. who said what -----
-
-fn no_forbidden() -> GuardrailFn<()> {
-    GuardrailFn::new(
-        "no_forbidden",
-        |_c: RunContext<()>, _a, text: String| async move {
-            if text.contains("forbidden") {
-                GuardrailOutput::trip(serde_json::json!({"word": "forbidden"}))
-            } else {
-                GuardrailOutput::pass()
-            }
-        },
-    )
-}
 
 /// The handoff task finishes long before the response that made it ends (its speech goes
 /// on in real time after the call): the response still ends as the agent that started it,

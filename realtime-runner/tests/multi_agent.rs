@@ -3,11 +3,8 @@
 
 mod common;
 
-use common::{ids, model, start, WAIT};
-use realtime_agent::{
-    AgentRef, FunctionTool, GuardrailFn, GuardrailOutput, Handoff, RealtimeAgent, RunContext,
-    ToolContext,
-};
+use common::{ids, model, no_forbidden, start, WAIT};
+use realtime_agent::{AgentRef, FunctionTool, Handoff, RealtimeAgent, ToolContext};
 use realtime_protocol::Dialect;
 use realtime_runner::{
     AudioFormat, ErrorKind, HistoryItem, RealtimeRunner, ReconnectPolicy, RunConfig, SessionEvent,
@@ -209,19 +206,6 @@ async fn update_agent_switches_without_a_tool_call() {
     );
     assert_eq!(h.session.current_agent(), "Other");
     h.finish().await;
-}
-
-fn no_forbidden() -> GuardrailFn<()> {
-    GuardrailFn::new(
-        "no_forbidden",
-        |_c: RunContext<()>, _a, text: String| async move {
-            if text.contains("forbidden") {
-                GuardrailOutput::trip(serde_json::json!({"word": "forbidden"}))
-            } else {
-                GuardrailOutput::pass()
-            }
-        },
-    )
 }
 
 #[tokio::test]

@@ -183,3 +183,17 @@ pub fn ids() -> insta::Settings {
     }
     s
 }
+
+/// An output guardrail that trips on the word "forbidden".
+pub fn no_forbidden() -> realtime_agent::GuardrailFn<()> {
+    realtime_agent::GuardrailFn::new(
+        "no_forbidden",
+        |_c: realtime_agent::RunContext<()>, _a, text: String| async move {
+            if text.contains("forbidden") {
+                realtime_agent::GuardrailOutput::trip(serde_json::json!({"word": "forbidden"}))
+            } else {
+                realtime_agent::GuardrailOutput::pass()
+            }
+        },
+    )
+}

@@ -1,0 +1,146 @@
+//! The session loop driven through the `RealtimeModel` seam by a model the test scripts
+//! event by event: for the orderings a real server only produces by chance.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use async_trait::async_trait;
+use realtime_agent::RealtimeAgent;
+use realtime_protocol::{ItemId, ResponseId};
+use realtime_runner::{
+    ModelConnectOptions, ModelConnection, ModelEvent, ModelInput, ModelSender, RealtimeModel,
+    RealtimeRunner, RealtimeSession, RunnerError, SessionEvent,
+};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A model whose events the test pushes and whose inputs it reads.
+#[derive(Clone, Default)]
+struct ScriptedModel {
+    inputs: Arc<Mutex<Vec<ModelInput>>>,
+    events: Arc<Mutex<Option<mpsc::Receiver<ModelEvent>>>>,
+}
+
+struct Recorder(Arc<Mutex<Vec<ModelInput>>>);
+
+#[async_trait]
+impl ModelSender for Recorder {
+    async fn send(&self, input: ModelInput) -> Result<(), RunnerError> {
+        self.0.lock().unwrap().push(input);
+        Ok(())
+    }
+
+    async fn close(&self) {}
+}
+
+#[async_trait]
+impl RealtimeModel for ScriptedModel {
+    async fn connect(&self, _: ModelConnectOptions) -> Result<ModelConnection, RunnerError> {
+        let rx = self.events.lock().unwrap().take().expect("one connection");
+        let events =
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|e| (e, rx)) },
+            );
+        Ok(ModelConnection {
+            sender: Arc::new(Recorder(self.inputs.clone())),
+            events: Box::pin(events),
+        })
+    }
+}
+
+async fn session() -> (RealtimeSession, mpsc::Sender<ModelEvent>, ScriptedModel) {
+    let (tx, rx) = mpsc::channel(64);
+    let model = ScriptedModel::default();
+    *model.events.lock().unwrap() = Some(rx);
+    let agent = RealtimeAgent::builder("A").build().unwrap();
+    let runner = RealtimeRunner::builder(agent).model(model.clone()).build();
+    (runner.run(()).await.unwrap(), tx, model)
+}
+
+async fn until(
+    session: &RealtimeSession,
+    pred: impl Fn(&SessionEvent) -> bool,
+) -> Vec<SessionEvent> {
+    let mut seen = Vec::new();
+    loop {
+        let ev = tokio::time::timeout(WAIT, session.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("timed out; saw {seen:?}"))
+            .expect("stream ended");
+        let done = pred(&ev);
+        seen.push(ev);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn delta(r: &str, i: &str, bytes: usize) -> ModelEvent {
+    ModelEvent::AudioDelta {
+        response_id: ResponseId::from(r),
+        item_id: ItemId::from(i),
+        content_index: 0,
+        pcm: vec![0; bytes],
+    }
+}
+
+/// Output the server still streams for an interrupted response is not delivered, and the
+/// count is reported once, when the response ends.
+#[tokio::test]
+async fn output_after_an_interrupt_is_dropped_and_counted() {
+    let (session, tx, model) = session().await;
+    tx.send(ModelEvent::ResponseCreated {
+        response_id: "r1".into(),
+    })
+    .await
+    .unwrap();
+    tx.send(delta("r1", "i1", 4800)).await.unwrap();
+    until(&session, |e| matches!(e, SessionEvent::Audio { .. })).await;
+    session.interrupt().await.unwrap();
+    until(&session, |e| {
+        matches!(e, SessionEvent::AudioInterrupted { .. })
+    })
+    .await;
+    // In flight when the interrupt left: more audio and transcript, then the end.
+    tx.send(delta("r1", "i1", 960)).await.unwrap();
+    tx.send(delta("r1", "i1", 960)).await.unwrap();
+    tx.send(ModelEvent::TranscriptDelta {
+        response_id: "r1".into(),
+        item_id: "i1".into(),
+        content_index: 0,
+        delta: "unheard".into(),
+    })
+    .await
+    .unwrap();
+    tx.send(ModelEvent::ResponseDone {
+        response_id: "r1".into(),
+        status: "cancelled".into(),
+        usage: None,
+    })
+    .await
+    .unwrap();
+    let seen = until(&session, |e| matches!(e, SessionEvent::AgentEnd { .. })).await;
+    let kinds: Vec<&str> = seen.iter().map(SessionEvent::kind).collect();
+    assert_eq!(kinds, ["output_dropped", "agent_end"]);
+    assert_eq!(
+        seen[0],
+        SessionEvent::OutputDropped {
+            response_id: "r1".into(),
+            audio_bytes: 1920,
+            text_chars: 7
+        }
+    );
+    let inputs = model.inputs.lock().unwrap().clone();
+    let truncates = inputs
+        .iter()
+        .filter(|i| matches!(i, ModelInput::Truncate { .. }))
+        .count();
+    let cancels = inputs
+        .iter()
+        .filter(|i| matches!(i, ModelInput::CancelResponse))
+        .count();
+    assert_eq!((truncates, cancels), (1, 1));
+    session.close().await;
+}

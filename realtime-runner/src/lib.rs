@@ -51,7 +51,7 @@ pub use model::{
     ModelConnectOptions, ModelConnection, ModelEvent, ModelEventStream, ModelInput, ModelSender,
     RawServerEvent, RealtimeModel, ServerError, Usage, UserContent, UserMessage,
 };
-pub use openai::OpenAIRealtimeModel;
+pub use openai::{AudioPayloads, OpenAIRealtimeModel, Recording};
 pub use playback::PlaybackTracker;
 pub use runner::{RealtimeRunner, RealtimeRunnerBuilder};
 pub use session::RealtimeSession;

@@ -1,5 +1,6 @@
 //! How a [`crate::FakeRealtimeServer`] behaves: auth, responder, pacing, ids, faults.
 
+use crate::replay::Replay;
 use crate::responder::{Echo, Responder};
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +131,10 @@ pub struct FakeServerConfig {
     /// At most this many client events are recorded per connection; older ones are dropped
     /// (and counted) beyond it. Default 100 000.
     pub max_recorded_events: usize,
+    /// Play a recorded session instead of a responder: the k-th connection plays the
+    /// recording's connection k (see [`Replay`]). Such connections are not listed by
+    /// `next_connection`; their outcome is [`Replay::outcome`].
+    pub replay: Option<Arc<Replay>>,
 }
 
 impl std::fmt::Debug for FakeServerConfig {
@@ -141,6 +146,7 @@ impl std::fmt::Debug for FakeServerConfig {
             .field("seed", &self.seed)
             .field("clock", &self.clock)
             .field("faults", &self.faults)
+            .field("replay", &self.replay.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -158,11 +164,18 @@ impl Default for FakeServerConfig {
             input_transcript: "Hello there.".to_owned(),
             rate_limit_events: true,
             max_recorded_events: 100_000,
+            replay: None,
         }
     }
 }
 
 impl FakeServerConfig {
+    /// Sets [`Self::replay`].
+    pub fn with_replay(mut self, replay: Arc<Replay>) -> Self {
+        self.replay = Some(replay);
+        self
+    }
+
     /// Sets [`Self::auth`].
     pub fn with_auth(mut self, auth: Auth) -> Self {
         self.auth = auth;

@@ -42,12 +42,14 @@ mod config;
 mod connection;
 mod ids;
 mod model;
+mod replay;
 mod responder;
 mod server;
 
 pub use config::{Auth, Clock, FakeServerConfig, Fault, Pacing};
 pub use connection::{ConnectionHandle, HandshakeInfo, ReceivedEvent};
 pub use model::{Item, ItemKind, Part, Role};
+pub use replay::{Replay, ReplayError, ReplayPacing};
 pub use responder::{
     tone, tone_for_text, Echo, FnResponder, Responder, ResponseContext, ResponsePart, ResponsePlan,
     Scripted, ToolCaller,

@@ -178,6 +178,11 @@ async fn serve(
     let Some(info) = captured.lock().ok().and_then(|mut s| s.take()) else {
         return;
     };
+    if let Some(replay) = &config.replay {
+        let conn = usize::try_from(serial).unwrap_or(usize::MAX);
+        replay.serve(ws, conn, cancel).await;
+        return;
+    }
     let (handle, conn) = connection::new(serial, info, config);
     if let Ok(mut conns) = registry.conns.lock() {
         conns.push(handle);

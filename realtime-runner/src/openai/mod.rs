@@ -4,6 +4,9 @@
 
 mod beta;
 mod ga;
+mod record;
+
+pub use record::{AudioPayloads, Recording};
 
 use crate::error::RunnerError;
 use crate::model::{
@@ -260,6 +263,7 @@ pub struct OpenAIRealtimeModel {
     keep_alive: Option<(Option<Duration>, Duration)>,
     connect_timeout: Option<Duration>,
     max_message_size: Option<usize>,
+    recording: Option<(Recording, Arc<record::RecordingState>)>,
 }
 
 impl Default for OpenAIRealtimeModel {
@@ -281,7 +285,16 @@ impl OpenAIRealtimeModel {
             keep_alive: None,
             connect_timeout: None,
             max_message_size: None,
+            recording: None,
         }
+    }
+
+    /// Records every frame of this model's connections, both directions, to a JSON-lines file
+    /// that `realtime-testkit`'s replay plays back (see [`Recording`]). Clones of the model
+    /// write to the same file. Off by default; it costs nothing when off.
+    pub fn record(mut self, recording: Recording) -> Self {
+        self.recording = Some((recording, Arc::default()));
+        self
     }
 
     /// The dialect.
@@ -386,13 +399,28 @@ impl OpenAIRealtimeModel {
         options: ModelConnectOptions,
     ) -> Result<ModelConnection, RunnerError> {
         let (tx, rx) = self.builder::<P>(&options).connect().await?.split();
+        let rec = match &self.recording {
+            Some((recording, state)) => Some(Arc::new(
+                state
+                    .connection(recording, P::DIALECT)
+                    .await
+                    .map_err(|e| RunnerError::Model {
+                        message: format!("cannot record to {}: {e}", recording.path.display()),
+                    })?,
+            )),
+            None => None,
+        };
         Ok(ModelConnection {
-            sender: Arc::new(Sender { tx }),
+            sender: Arc::new(Sender {
+                tx,
+                rec: rec.clone(),
+            }),
             events: Box::pin(Events::<P> {
                 rx,
                 pending: VecDeque::new(),
                 raw: options.raw_events,
                 done: false,
+                rec,
             }),
         })
     }
@@ -410,18 +438,34 @@ impl RealtimeModel for OpenAIRealtimeModel {
 
 struct Sender<P: Protocol> {
     tx: EventSender<P>,
+    rec: Option<Arc<record::Recorder>>,
+}
+
+impl<P: Protocol> Sender<P> {
+    async fn send_text(&self, text: String) -> Result<(), RunnerError> {
+        if let Some(rec) = &self.rec {
+            rec.client(&text);
+        }
+        Ok(self.tx.send_raw(text).await?)
+    }
 }
 
 #[async_trait]
 impl<P: Adapter> ModelSender for Sender<P> {
     async fn send(&self, input: ModelInput) -> Result<(), RunnerError> {
         if let ModelInput::Raw(text) = input {
-            return Ok(self.tx.send_raw(text).await?);
+            return self.send_text(text).await;
         }
         for e in P::encode(input)? {
             match e {
+                // Encoded here only when recording; else on the transport's path as always.
+                Encoded::Event(ev) if self.rec.is_some() => {
+                    let text =
+                        P::encode_client(&ev).map_err(|e| RunnerError::Transport(e.into()))?;
+                    self.send_text(text).await?;
+                }
                 Encoded::Event(ev) => self.tx.send(&ev).await?,
-                Encoded::Text(t) => self.tx.send_raw(t).await?,
+                Encoded::Text(t) => self.send_text(t).await?,
             }
         }
         Ok(())
@@ -438,6 +482,7 @@ struct Events<P: Protocol> {
     pending: VecDeque<ModelEvent>,
     raw: bool,
     done: bool,
+    rec: Option<Arc<record::Recorder>>,
 }
 
 impl<P: Adapter> Stream for Events<P> {
@@ -455,6 +500,9 @@ impl<P: Adapter> Stream for Events<P> {
             match this.rx.poll_next_raw(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(text))) => {
+                    if let Some(rec) = &this.rec {
+                        rec.server(text.as_str());
+                    }
                     // Audio deltas, most of the traffic, skip the owned copy of their payload.
                     if !this.raw {
                         if let Some(ev) = fast_audio_delta(text.as_str(), P::AUDIO_DELTA) {

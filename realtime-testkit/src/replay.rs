@@ -69,9 +69,9 @@ pub enum ReplayError {
         /// The client event, counted from 1 on this connection.
         event: usize,
         /// The recorded event.
-        recorded: Value,
+        recorded: Box<Value>,
         /// The client's event.
-        actual: Value,
+        actual: Box<Value>,
         /// Where they differ: one `path: recorded != actual` per line.
         difference: String,
     },
@@ -80,14 +80,22 @@ pub enum ReplayError {
         /// The connection.
         conn: usize,
         /// The client's event.
-        actual: Value,
+        actual: Box<Value>,
     },
     /// The client closed the connection while recorded events were still to come.
     ClosedEarly {
         /// The connection.
         conn: usize,
         /// The next recorded client event.
-        expected: Value,
+        expected: Box<Value>,
+    },
+    /// The recording of this connection stops before the connection ended (the file was
+    /// cut, or the recording hit its size limit): nothing more can be played.
+    CutShort {
+        /// The connection.
+        conn: usize,
+        /// What the recording says about it, if anything.
+        note: Option<String>,
     },
     /// More connections were opened than the recording has.
     NoSuchConnection {
@@ -125,6 +133,13 @@ impl fmt::Display for ReplayError {
             Self::NoSuchConnection { conn } => {
                 write!(f, "the recording has no connection {conn}")
             }
+            Self::CutShort { conn, note } => {
+                write!(f, "the recording of connection {conn} stops before its end")?;
+                match note {
+                    Some(n) => write!(f, " ({n})"),
+                    None => write!(f, " (the file was cut or is incomplete)"),
+                }
+            }
         }
     }
 }
@@ -147,6 +162,8 @@ struct Frame {
 #[derive(Debug)]
 pub struct Replay {
     conns: Vec<Vec<Frame>>,
+    /// Whether each connection's end was recorded.
+    ended: Vec<bool>,
     pacing: ReplayPacing,
     tolerance_ms: u64,
     /// Whether the recording says it is incomplete (cut at its size limit, or frames lost).
@@ -191,6 +208,7 @@ impl Replay {
             ));
         }
         let mut conns: Vec<Vec<Frame>> = Vec::new();
+        let mut ended: Vec<bool> = Vec::new();
         let mut incomplete = None;
         for (i, line) in lines {
             let n = i + 1;
@@ -213,6 +231,18 @@ impl Replay {
                 .and_then(Value::as_u64)
                 .filter(|c| *c >= 1)
                 .ok_or_else(|| load(n, "a frame without `conn`".into()))?;
+            let at = usize::try_from(conn - 1).unwrap_or(usize::MAX);
+            if at > 1024 {
+                return Err(load(n, format!("connection {conn} is out of range")));
+            }
+            if conns.len() <= at {
+                conns.resize_with(at + 1, Vec::new);
+                ended.resize(at + 1, false);
+            }
+            if v.get("end").and_then(Value::as_bool) == Some(true) {
+                ended[at] = true;
+                continue;
+            }
             let client = match v.get("dir").and_then(Value::as_str) {
                 Some("client") => true,
                 Some("server") => false,
@@ -223,13 +253,6 @@ impl Replay {
                 Some(f @ Value::Object(_)) => f.clone(),
                 _ => return Err(load(n, "a frame that is not a JSON object".into())),
             };
-            let at = usize::try_from(conn - 1).unwrap_or(usize::MAX);
-            if at > 1024 {
-                return Err(load(n, format!("connection {conn} is out of range")));
-            }
-            if conns.len() <= at {
-                conns.resize_with(at + 1, Vec::new);
-            }
             conns[at].push(Frame { client, t_ms, json });
         }
         if conns.iter().all(Vec::is_empty) {
@@ -237,6 +260,7 @@ impl Replay {
         }
         Ok(Self {
             conns,
+            ended,
             pacing: ReplayPacing::default(),
             tolerance_ms: 300,
             incomplete,
@@ -323,6 +347,17 @@ impl Replay {
                 }
                 at += 1;
             }
+            if at == frames.len() && !self.ended.get(conn - 1).copied().unwrap_or(false) {
+                self.finish(
+                    conn,
+                    Err(ReplayError::CutShort {
+                        conn,
+                        note: self.incomplete.clone(),
+                    }),
+                );
+                let _ = sink.send(close(4000, "the recording stops here")).await;
+                return;
+            }
             // The client events expected next, in any order among themselves.
             let batch_end = frames[at..]
                 .iter()
@@ -340,7 +375,7 @@ impl Replay {
                         let result = match pending.first() {
                             Some(&i) => Err(ReplayError::ClosedEarly {
                                 conn,
-                                expected: frames[i].json.clone(),
+                                expected: Box::new(frames[i].json.clone()),
                             }),
                             None => Ok(()),
                         };
@@ -352,7 +387,13 @@ impl Replay {
                 let actual: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
                 matched_events += 1;
                 if at == frames.len() {
-                    self.finish(conn, Err(ReplayError::Unexpected { conn, actual }));
+                    self.finish(
+                        conn,
+                        Err(ReplayError::Unexpected {
+                            conn,
+                            actual: Box::new(actual),
+                        }),
+                    );
                     let _ = sink
                         .send(close(4000, "replay: unexpected client event"))
                         .await;
@@ -379,8 +420,8 @@ impl Replay {
                             Err(ReplayError::Diverged {
                                 conn,
                                 event: matched_events,
-                                recorded,
-                                actual,
+                                recorded: Box::new(recorded),
+                                actual: Box::new(actual),
                                 difference,
                             }),
                         );

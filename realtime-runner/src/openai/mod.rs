@@ -473,6 +473,9 @@ impl<P: Adapter> ModelSender for Sender<P> {
 
     async fn close(&self) {
         let _ = self.tx.close().await;
+        if let Some(rec) = &self.rec {
+            rec.end();
+        }
     }
 }
 
@@ -539,12 +542,18 @@ impl<P: Adapter> Stream for Events<P> {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     this.done = true;
+                    if let Some(rec) = &this.rec {
+                        rec.end();
+                    }
                     this.pending.push_back(ModelEvent::Closed(Some(Arc::new(
                         RunnerError::Transport(e),
                     ))));
                 }
                 Poll::Ready(None) => {
                     this.done = true;
+                    if let Some(rec) = &this.rec {
+                        rec.end();
+                    }
                     this.pending.push_back(ModelEvent::Closed(None));
                 }
             }

@@ -8,7 +8,8 @@
 //! and the handshake's headers are never in them. With [`AudioPayloads::Digest`] the base64
 //! audio of `input_audio_buffer.append` and of audio deltas is replaced by
 //! `{"$audio":{"bytes":N,"fnv1a64":"…"}}`. When the file reaches its size limit, a last line
-//! `{"cut":"…"}` says so and nothing more is written.
+//! `{"cut":"…"}` says so and nothing more is written. When a connection ends, the line
+//! `{"conn":1,"t_ms":…,"end":true}` says so.
 //!
 //! Writing happens on a thread of its own (the runtime never waits on the disk), fed through a
 //! bounded queue: if the disk cannot keep up, frames are dropped and counted, and the file's
@@ -17,7 +18,7 @@
 use realtime_protocol::Dialect;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -109,7 +110,11 @@ impl RecordingState {
             }
         };
         let conn = self.conns.fetch_add(1, Ordering::Relaxed) + 1;
-        Ok(Recorder { writer, conn })
+        Ok(Recorder {
+            writer,
+            conn,
+            ended: AtomicBool::new(false),
+        })
     }
 }
 
@@ -175,14 +180,32 @@ fn write_lines(
     let _ = out.flush();
 }
 
-/// Records one connection's frames.
+/// Records one connection's frames; its end is recorded when it is dropped (with the
+/// connection), so a replay can tell a complete connection from a cut one.
 #[derive(Debug)]
 pub(crate) struct Recorder {
     writer: Arc<Writer>,
     conn: u64,
+    ended: AtomicBool,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 impl Recorder {
+    /// The connection ended (closed by either side, or failed); recorded once.
+    pub(crate) fn end(&self) {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let t_ms = self.writer.started.elapsed().as_secs_f64() * 1000.0;
+        let line = format!("{{\"conn\":{},\"t_ms\":{t_ms:.3},\"end\":true}}", self.conn);
+        let _ = self.writer.tx.try_send(line);
+    }
+
     /// A frame the client sent.
     pub(crate) fn client(&self, text: &str) {
         self.record("client", text);

@@ -4,7 +4,8 @@
 //! ```sh
 //! cargo build --release -p realtime-runner --example bench_client
 //! target/release/examples/bench_client --url ws://127.0.0.1:PORT/v1/realtime?model=m \
-//!     --sessions 10 --turns 20 --scenario stream|tool|interrupt [--protocol beta|ga]
+//!     --sessions 10 --turns 20 --scenario stream|tool|interrupt [--protocol beta|ga] \
+//!     [--record FILE [--record-digest]]
 //! ```
 //!
 //! Prints `BENCH READY` once every session is connected and configured, then
@@ -14,7 +15,9 @@
 
 use realtime_agent::{FunctionTool, RealtimeAgent, ToolContext};
 use realtime_protocol::Dialect;
-use realtime_runner::{OpenAIRealtimeModel, RealtimeRunner, RunConfig, SessionEvent};
+use realtime_runner::{
+    AudioPayloads, OpenAIRealtimeModel, RealtimeRunner, Recording, RunConfig, SessionEvent,
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::io::Write;
@@ -36,6 +39,9 @@ struct Args {
     scenario: Scenario,
     dialect: Dialect,
     turn_timeout: Duration,
+    /// Record every frame to this file (to measure what recording costs).
+    record: Option<String>,
+    record_digest: bool,
 }
 
 fn parse() -> Result<Args, BoxError> {
@@ -49,6 +55,8 @@ fn parse() -> Result<Args, BoxError> {
             _ => Dialect::Beta,
         },
         turn_timeout: Duration::from_secs(600),
+        record: None,
+        record_digest: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -73,6 +81,8 @@ fn parse() -> Result<Args, BoxError> {
                 }
             }
             "--turn-timeout-s" => a.turn_timeout = Duration::from_secs_f64(v()?.parse()?),
+            "--record" => a.record = Some(v()?),
+            "--record-digest" => a.record_digest = true,
             "--timeout-s" => {
                 v()?;
             }
@@ -126,10 +136,22 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .instructions("You are a helpful assistant.")
         .tool(tool)
         .build()?;
-    let model = OpenAIRealtimeModel::new()
+    let mut model = OpenAIRealtimeModel::new()
         .dialect(args.dialect)
         .endpoint(args.url.clone())
         .auth(realtime_transport::Auth::api_key("sk-bench"));
+    if let Some(path) = &args.record {
+        let audio = if args.record_digest {
+            AudioPayloads::Digest
+        } else {
+            AudioPayloads::Keep
+        };
+        model = model.record(
+            Recording::new(path)
+                .with_audio(audio)
+                .with_max_bytes(1 << 30),
+        );
+    }
     // The beta mock waits for the client's cancel on barge-in, as openai-agents 0.2.0 sends one.
     let config = RunConfig::default()
         .with_dialect(args.dialect)

@@ -10,6 +10,12 @@
 //! server-VAD events, and inject faults: dropped sockets, malformed or unknown events, huge
 //! frames, stalls, close codes, unanswered pings.
 //!
+//! Or the server plays back a recorded session ([`Replay`], `fake-realtime-server --replay`):
+//! record a conversation once with `realtime-runner`'s `OpenAIRealtimeModel::record` (live
+//! with a key, or against this server), commit the file, and replay it in CI; the first client
+//! event that differs from the recording fails the replay with both events and their
+//! difference ([`ReplayError`]).
+//!
 //! It does not recognize speech (committed audio gets a configured transcript), does not run
 //! a model, and does not implement WebRTC, SIP or the REST endpoints.
 //!

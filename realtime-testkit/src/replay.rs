@@ -107,6 +107,7 @@ pub enum ReplayError {
 impl fmt::Display for ReplayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Load { line: 0, message } => write!(f, "{message}"),
             Self::Load { line, message } => write!(f, "recording line {line}: {message}"),
             Self::Diverged {
                 conn,

@@ -2,7 +2,9 @@
 //! on its own, for pointing any client (another SDK, a browser page) at it.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use realtime_testkit::{Auth, Echo, FakeRealtimeServer, FakeServerConfig, Pacing, ToolCaller};
+use realtime_testkit::{
+    Auth, Echo, FakeRealtimeServer, FakeServerConfig, Pacing, Replay, ReplayPacing, ToolCaller,
+};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,7 +17,13 @@ const USAGE: &str = "usage: fake-realtime-server [--port N] [--host ADDR] [--res
                   tools (calls get_weather when the user mentions the weather)
   --realtime      stream audio at playback speed instead of as fast as possible
   --key KEY       accept only this API key (repeatable; default: any non-empty key)
-  --open          accept connections without an API key";
+  --open          accept connections without an API key
+  --replay FILE   play a recorded session (realtime-runner's `Recording`) instead of a
+                  responder: the k-th connection plays the recording's connection k, each
+                  client event must match the recorded one, and the first difference ends
+                  that connection; each connection's outcome is printed
+  --replay-fast   with --replay: send the server's frames as fast as possible instead of at
+                  the recorded pace";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -23,6 +31,8 @@ fn main() -> ExitCode {
     let mut host = "127.0.0.1".to_owned();
     let mut config = FakeServerConfig::default();
     let mut keys = Vec::new();
+    let mut replay_file: Option<String> = None;
+    let mut replay_fast = false;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         let step: Result<(), String> = match arg.as_str() {
@@ -41,6 +51,11 @@ fn main() -> ExitCode {
                 Ok(())
             }
             "--key" => value("--key").map(|k| keys.push(k)),
+            "--replay" => value("--replay").map(|f| replay_file = Some(f)),
+            "--replay-fast" => {
+                replay_fast = true;
+                Ok(())
+            }
             "--responder" => value("--responder").and_then(|r| {
                 config.responder = match r.as_str() {
                     "echo" => Arc::new(Echo::default()),
@@ -69,6 +84,23 @@ fn main() -> ExitCode {
     if !keys.is_empty() {
         config.auth = Auth::Keys(keys);
     }
+    let replay = match replay_file.as_deref().map(Replay::from_file).transpose() {
+        Ok(r) => r.map(|r| {
+            let pacing = if replay_fast {
+                ReplayPacing::Fast
+            } else {
+                ReplayPacing::Recorded
+            };
+            Arc::new(r.with_pacing(pacing))
+        }),
+        Err(e) => {
+            eprintln!("cannot replay: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(r) = &replay {
+        config = config.with_replay(r.clone());
+    }
     let addr: SocketAddr = match format!("{host}:{port}").parse() {
         Ok(a) => a,
         Err(e) => {
@@ -96,6 +128,22 @@ fn main() -> ExitCode {
         };
         println!("fake Realtime server listening on {}", server.url());
         println!("beta dialect: send the header `OpenAI-Beta: realtime=v1`. Ctrl-C stops it.");
+        if let Some(replay) = replay {
+            println!("replaying {} recorded connection(s)", replay.connections());
+            tokio::spawn(async move {
+                for conn in 1..=replay.connections() {
+                    // A day is as good as forever for a server someone runs by hand.
+                    match replay
+                        .outcome(conn, std::time::Duration::from_secs(86_400))
+                        .await
+                    {
+                        Some(Ok(())) => println!("replay of connection {conn}: matched"),
+                        Some(Err(e)) => println!("replay of connection {conn} failed: {e}"),
+                        None => {}
+                    }
+                }
+            });
+        }
         let _ = tokio::signal::ctrl_c().await;
         server.shutdown().await;
         ExitCode::SUCCESS

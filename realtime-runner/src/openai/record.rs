@@ -11,20 +11,25 @@
 //! `{"cut":"…"}` says so and nothing more is written. When a connection ends, the line
 //! `{"conn":1,"t_ms":…,"end":true}` says so.
 //!
-//! Writing happens on a thread of its own (the runtime never waits on the disk), fed through a
-//! bounded queue: if the disk cannot keep up, frames are dropped and counted, and the file's
-//! last line says how many (`{"incomplete":N}`).
+//! Writing happens on a thread of its own (the runtime never waits on the disk): frames are
+//! appended to a bounded buffer the thread takes in batches; if the disk cannot keep up,
+//! frames are dropped and counted, and the file's last line says how many
+//! (`{"incomplete":N}`).
 
 use realtime_protocol::Dialect;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-/// Lines queued for the writer thread.
-const QUEUE: usize = 4096;
+/// The writer thread wakes when this much waits…
+const BATCH: usize = 256 << 10;
+/// …or this often.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// Beyond this much waiting (a disk that cannot keep up), lines are dropped and counted.
+const MAX_PENDING: usize = 16 << 20;
 
 /// What a recording keeps of audio payloads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,12 +84,30 @@ pub(crate) struct RecordingState {
     conns: AtomicU64,
 }
 
+/// Lines waiting for the writer thread.
+#[derive(Debug, Default)]
+struct Pending {
+    text: String,
+    /// Every recorder and the model are gone: write what is left and stop.
+    done: bool,
+}
+
 #[derive(Debug)]
 struct Writer {
-    tx: SyncSender<String>,
+    pending: Arc<(Mutex<Pending>, Condvar)>,
     started: Instant,
     audio: AudioPayloads,
     dropped: Arc<AtomicU64>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let (lock, ready) = &*self.pending;
+        if let Ok(mut p) = lock.lock() {
+            p.done = true;
+        }
+        ready.notify_one();
+    }
 }
 
 impl RecordingState {
@@ -123,55 +146,75 @@ async fn start_writer(recording: Recording, dialect: Dialect) -> std::io::Result
     let file = tokio::task::spawn_blocking(move || std::fs::File::create(path))
         .await
         .map_err(std::io::Error::other)??;
-    let (tx, rx) = mpsc::sync_channel::<String>(QUEUE);
+    let pending: Arc<(Mutex<Pending>, Condvar)> = Arc::default();
     let dropped = Arc::new(AtomicU64::new(0));
     let header = format!(
         "{{\"realtime_recording\":1,\"dialect\":\"{}\"}}\n",
         dialect.as_str()
     );
-    let thread_dropped = dropped.clone();
+    let (thread_pending, thread_dropped) = (pending.clone(), dropped.clone());
     let max = recording.max_bytes;
     std::thread::Builder::new()
         .name("realtime-recording".into())
-        .spawn(move || write_lines(file, &header, &rx, max, &thread_dropped))?;
+        .spawn(move || write_lines(file, &header, &thread_pending, max, &thread_dropped))?;
     Ok(Writer {
-        tx,
+        pending,
         started: Instant::now(),
         audio: recording.audio,
         dropped,
     })
 }
 
-/// The writer thread: lines until every recorder is gone, within the size limit.
+/// The writer thread: takes what is pending when there is a batch's worth or every
+/// `FLUSH_EVERY`, writes it within the size limit, and ends once every recorder is gone.
 fn write_lines(
     file: std::fs::File,
     header: &str,
-    rx: &mpsc::Receiver<String>,
+    pending: &(Mutex<Pending>, Condvar),
     max: u64,
     dropped: &AtomicU64,
 ) {
+    let (lock, ready) = pending;
     let mut out = std::io::BufWriter::new(file);
     let mut written = header.len() as u64;
     let mut cut = out.write_all(header.as_bytes()).is_err();
-    while let Ok(line) = rx.recv() {
-        let mut batch = Some(line);
-        while let Some(line) = batch.take().or_else(|| rx.try_recv().ok()) {
-            if cut {
-                continue;
+    loop {
+        let (batch, done) = {
+            let Ok(mut p) = lock.lock() else { return };
+            if p.text.len() < BATCH && !p.done {
+                p = match ready.wait_timeout(p, FLUSH_EVERY) {
+                    Ok((p, _)) => p,
+                    Err(_) => return,
+                };
             }
-            if written + line.len() as u64 + 1 > max {
-                let note = format!(
-                    "{{\"cut\":\"the recording reached its limit of {max} bytes; raise Recording::max_bytes or record audio as AudioPayloads::Digest\"}}\n"
-                );
+            (std::mem::take(&mut p.text), p.done)
+        };
+        if !cut && !batch.is_empty() {
+            // Whole lines only: cut at the last line that fits.
+            let room = usize::try_from(max.saturating_sub(written)).unwrap_or(usize::MAX);
+            let fits = if batch.len() <= room {
+                batch.len()
+            } else {
+                batch.as_bytes()[..room]
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |i| i + 1)
+            };
+            cut = out.write_all(&batch.as_bytes()[..fits]).is_err();
+            written += fits as u64;
+            if fits < batch.len() {
                 tracing::warn!(max_bytes = max, "recording cut at its size limit");
-                let _ = out.write_all(note.as_bytes());
+                let _ = writeln!(
+                    out,
+                    "{{\"cut\":\"the recording reached its limit of {max} bytes; raise Recording::max_bytes or record audio as AudioPayloads::Digest\"}}"
+                );
                 cut = true;
-                continue;
             }
-            written += line.len() as u64 + 1;
-            cut = out.write_all(line.as_bytes()).is_err() || out.write_all(b"\n").is_err();
+            let _ = out.flush();
         }
-        let _ = out.flush();
+        if done {
+            break;
+        }
     }
     let lost = dropped.load(Ordering::Relaxed);
     if lost > 0 && !cut {
@@ -202,8 +245,13 @@ impl Recorder {
             return;
         }
         let t_ms = self.writer.started.elapsed().as_secs_f64() * 1000.0;
-        let line = format!("{{\"conn\":{},\"t_ms\":{t_ms:.3},\"end\":true}}", self.conn);
-        let _ = self.writer.tx.try_send(line);
+        self.push(|text| {
+            let _ = write!(
+                text,
+                "{{\"conn\":{},\"t_ms\":{t_ms:.3},\"end\":true}}",
+                self.conn
+            );
+        });
     }
 
     /// A frame the client sent.
@@ -216,26 +264,39 @@ impl Recorder {
         self.record("server", text);
     }
 
-    fn record(&self, dir: &str, text: &str) {
+    fn record(&self, dir: &str, frame: &str) {
         let w = &self.writer;
         let t_ms = w.started.elapsed().as_secs_f64() * 1000.0;
-        let frame = match w.audio {
-            AudioPayloads::Digest => digest_audio(text),
+        let digested = match w.audio {
+            AudioPayloads::Digest => digest_audio(frame),
             AudioPayloads::Keep => None,
         };
-        let frame = frame.as_deref().unwrap_or(text);
-        let line = format!(
-            "{{\"conn\":{},\"t_ms\":{t_ms:.3},\"dir\":\"{dir}\",\"frame\":{frame}}}",
-            self.conn
-        );
-        match w.tx.try_send(line) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                if w.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                    tracing::warn!("the recording cannot keep up; frames are being dropped");
-                }
+        let frame = digested.as_deref().unwrap_or(frame);
+        self.push(|text| {
+            let _ = write!(
+                text,
+                "{{\"conn\":{},\"t_ms\":{t_ms:.3},\"dir\":\"{dir}\",\"frame\":{frame}}}",
+                self.conn
+            );
+        });
+    }
+
+    /// Appends one line to what waits for the writer (no allocation of its own, no thread
+    /// wake-up unless a batch is ready). Beyond `MAX_PENDING` the line is dropped and counted.
+    fn push(&self, line: impl FnOnce(&mut String)) {
+        let (lock, ready) = &*self.writer.pending;
+        let Ok(mut p) = lock.lock() else { return };
+        if p.text.len() >= MAX_PENDING {
+            drop(p);
+            if self.writer.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::warn!("the recording cannot keep up; frames are being dropped");
             }
-            Err(TrySendError::Disconnected(_)) => {}
+            return;
+        }
+        line(&mut p.text);
+        p.text.push('\n');
+        if p.text.len() >= BATCH {
+            ready.notify_one();
         }
     }
 }
@@ -279,5 +340,73 @@ mod tests {
             format!("{:016x}", fnv1a64(&[1, 2, 3, 4]))
         );
         assert!(digest_audio(r#"{"type":"response.done"}"#).is_none());
+    }
+
+    async fn written(path: &std::path::Path, done: impl Fn(&str) -> bool) -> String {
+        for _ in 0..200 {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if done(&text) {
+                return text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("never finished: {}", path.display());
+    }
+
+    #[tokio::test]
+    async fn a_recording_keeps_whole_lines_within_its_limit_and_says_where_it_was_cut() {
+        let path =
+            std::env::temp_dir().join(format!("realtime-rs-cap-{}.jsonl", std::process::id()));
+        let state = RecordingState::default();
+        let recording = Recording::new(&path).with_max_bytes(600);
+        let rec = state.connection(&recording, Dialect::Ga).await.unwrap();
+        for i in 0..20 {
+            rec.server(&format!(
+                r#"{{"type":"response.output_text.delta","delta":"chunk {i}"}}"#
+            ));
+        }
+        drop(rec);
+        drop(state);
+        let text = written(&path, |t| t.contains("\"cut\"")).await;
+        assert!(text.len() < 800, "{}", text.len());
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        assert!(text
+            .lines()
+            .last()
+            .unwrap()
+            .contains("raise Recording::max_bytes"));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test]
+    async fn connections_are_numbered_and_their_ends_recorded() {
+        let path =
+            std::env::temp_dir().join(format!("realtime-rs-conns-{}.jsonl", std::process::id()));
+        let state = RecordingState::default();
+        let recording = Recording::new(&path);
+        let first = state.connection(&recording, Dialect::Beta).await.unwrap();
+        first.client(r#"{"type":"response.create"}"#);
+        first.end();
+        first.end();
+        let second = state.connection(&recording, Dialect::Beta).await.unwrap();
+        second.server(r#"{"type":"session.created"}"#);
+        drop((first, second, state));
+        let text = written(&path, |t| t.matches("\"end\":true").count() == 2).await;
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["dialect"], "beta");
+        let ends: Vec<u64> = lines
+            .iter()
+            .filter(|l| l["end"] == true)
+            .map(|l| l["conn"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ends, [1, 2], "one end per connection");
+        assert_eq!(lines[1]["frame"]["type"], "response.create");
+        assert_eq!(lines[1]["dir"], "client");
+        let _ = std::fs::remove_file(&path);
     }
 }

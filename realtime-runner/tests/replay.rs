@@ -22,6 +22,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+const KEY: &str = "sk-proj-RECORDINGSECRET0123456789";
+
 #[derive(Deserialize, JsonSchema)]
 struct City {
     city: String,
@@ -132,7 +134,9 @@ async fn record(d: Dialect, path: &PathBuf, audio: AudioPayloads) {
     )
     .await
     .unwrap();
-    let model = common::model(&server, d).record(Recording::new(path).with_audio(audio));
+    let model = common::model(&server, d)
+        .auth(realtime_transport::Auth::api_key(KEY))
+        .record(Recording::new(path).with_audio(audio));
     let runner = RealtimeRunner::builder(agent("Sunny"))
         .config(RunConfig::default().with_dialect(d))
         .model(model)
@@ -216,6 +220,10 @@ async fn a_recorded_session_replays_and_catches_a_changed_agent() {
             r#"{{"realtime_recording":1,"dialect":"{}"}}"#,
             d.as_str()
         )));
+        assert!(
+            !text.contains("RECORDINGSECRET"),
+            "{d:?}: the key is never recorded"
+        );
         for kind in [
             "\"function_call_output\"",
             "conversation.item.truncate",

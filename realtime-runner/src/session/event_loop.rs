@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 /// How long closing waits for the server's close frame before dropping the socket, so that
 /// [`crate::RealtimeSession::close`] returns within a second whatever the peer does.
-const CLOSE_HANDSHAKE_BUDGET: Duration = Duration::from_millis(700);
+const CLOSE_HANDSHAKE_BUDGET: Duration = Duration::from_millis(500);
 
 /// A reply owed to the caller of `send_message`.
 pub(super) type Reply = oneshot::Sender<Result<()>>;

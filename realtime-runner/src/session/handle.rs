@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// How long [`RealtimeSession::close`] lets the loop finish on its own before it is aborted.
-const CLOSE_GRACE: Duration = Duration::from_millis(900);
+const CLOSE_GRACE: Duration = Duration::from_millis(800);
 
 pub(super) struct Inner<Ctx> {
     pub(super) commands: mpsc::Sender<Command<Ctx>>,

@@ -37,6 +37,8 @@ pub(super) struct ResponseRecord<Ctx> {
     /// Output that arrived after the interruption and was not delivered.
     pub(super) dropped_audio_bytes: usize,
     pub(super) dropped_text_chars: usize,
+    /// The event id of the `response.create` it was taken for, if it was taken for ours.
+    request: Option<String>,
 }
 
 /// Our `response.create`, sent and not yet answered.
@@ -104,14 +106,21 @@ impl<Ctx> Responses<Ctx> {
     /// The server rejected the request `event_id`: release it; retry later when the server
     /// said another response is active. Whether it was ours.
     pub(super) fn request_failed(&mut self, event_id: &str, code: Option<&str>) -> bool {
-        if self
+        let pending = self
             .requested
             .as_ref()
-            .is_none_or(|r| r.event_id != event_id)
-        {
-            return false;
+            .is_some_and(|r| r.event_id == event_id);
+        // The server started a response of its own (turn detection) just before refusing
+        // ours: the one taken for ours was not ours after all.
+        let taken = self
+            .current
+            .as_mut()
+            .filter(|c| c.request.as_deref() == Some(event_id));
+        match taken {
+            Some(c) if !pending => c.request = None,
+            _ if pending => self.requested = None,
+            _ => return false,
         }
-        self.requested = None;
         if code == Some("conversation_already_has_active_response") {
             self.pending_create = true;
         }
@@ -130,9 +139,9 @@ impl<Ctx> Responses<Ctx> {
         if let Some(old) = self.current.take() {
             self.retire(old);
         }
-        let (agent, interrupted) = match self.requested.take() {
-            Some(r) => (r.agent, r.interrupted),
-            None => (agent.clone(), false),
+        let (agent, interrupted, request) = match self.requested.take() {
+            Some(r) => (r.agent, r.interrupted, Some(r.event_id)),
+            None => (agent.clone(), false, None),
         };
         self.current.insert(ResponseRecord {
             id,
@@ -143,6 +152,7 @@ impl<Ctx> Responses<Ctx> {
             guard,
             dropped_audio_bytes: 0,
             dropped_text_chars: 0,
+            request,
         })
     }
 
@@ -243,6 +253,23 @@ mod tests {
         let rec = r.on_created("r2".into(), &b, GuardState::default());
         assert_eq!(rec.agent.name(), "B");
         assert!(!r.request_failed("evt_other", None), "not ours");
+    }
+
+    #[test]
+    fn a_request_refused_after_the_server_started_its_own_response_is_retried() {
+        let a = agent("A");
+        let mut r = Responses::<()> {
+            pending_create: true,
+            ..Default::default()
+        };
+        let ours = r.next_request(true, &a).unwrap();
+        // The server's own response is created first and taken for ours...
+        r.on_created("vad".into(), &a, GuardState::default());
+        // ...then ours is refused: it is wanted again once that one is done.
+        assert!(r.request_failed(&ours, Some("conversation_already_has_active_response")));
+        assert!(r.pending_create);
+        r.on_done(&"vad".into());
+        assert!(r.next_request(true, &a).is_some());
     }
 
     #[test]

@@ -88,3 +88,41 @@ impl PlaybackTracker {
             .then_some(s.played_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fed_chunk_by_chunk_in_bytes_or_ms() {
+        let t = PlaybackTracker::new();
+        t.set_bytes_per_ms(48.0);
+        let item = ItemId::from("a");
+        assert!(!t.is_fed());
+        for _ in 0..10 {
+            t.on_play_bytes(&item, 0, 960);
+        }
+        t.on_play_ms(&item, 0, 5.0);
+        assert_eq!(t.played_ms(&item, 0), Some(205.0));
+        assert_eq!(t.played_ms(&item, 1), None, "another content part");
+        // A new item starts from zero; an interruption forgets the item but not that the
+        // application feeds the tracker.
+        t.on_play_ms(&"b".into(), 0, 40.0);
+        assert_eq!(t.played_ms(&item, 0), None);
+        assert_eq!(t.current(), Some(("b".into(), 0, 40.0)));
+        t.on_interrupted();
+        assert_eq!(t.current(), None);
+        assert!(t.is_fed());
+    }
+
+    #[test]
+    fn g711_output_counts_eight_bytes_per_ms() {
+        let t = PlaybackTracker::new();
+        t.set_bytes_per_ms(8.0);
+        let item = ItemId::from("call");
+        for _ in 0..5 {
+            t.on_play_bytes(&item, 0, 160); // 20 ms of µ-law each
+        }
+        assert_eq!(t.played_ms(&item, 0), Some(100.0));
+    }
+}

@@ -144,3 +144,73 @@ async fn output_after_an_interrupt_is_dropped_and_counted() {
     assert_eq!((truncates, cancels), (1, 1));
     session.close().await;
 }
+
+fn creates(model: &ScriptedModel) -> Vec<String> {
+    model
+        .inputs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|i| match i {
+            ModelInput::CreateResponse { event_id } => Some(event_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The error that refuses our `response.create` (matched by its event id) releases it, and
+/// it is asked again after the active response; an error about another event changes nothing.
+#[tokio::test]
+async fn a_refused_response_create_is_released_and_retried() {
+    let (session, tx, model) = session().await;
+    tx.send(ModelEvent::ResponseCreated {
+        response_id: "server_own".into(),
+    })
+    .await
+    .unwrap();
+    until(&session, |e| matches!(e, SessionEvent::AgentStart { .. })).await;
+    // The server runs a response of its own: our message's response waits for it.
+    session.send_message("hi").await.unwrap();
+    tx.send(ModelEvent::ResponseDone {
+        response_id: "server_own".into(),
+        status: "completed".into(),
+        usage: None,
+    })
+    .await
+    .unwrap();
+    until(&session, |e| matches!(e, SessionEvent::AgentEnd { .. })).await;
+    let first = creates(&model);
+    assert_eq!(first.len(), 1, "asked once the active response ended");
+    // An error about some other event: still waiting for ours, nothing new is sent.
+    let error = |event_id: &str| {
+        ModelEvent::Error(
+            realtime_runner::ServerError::new("invalid_request_error", "busy")
+                .with_code("conversation_already_has_active_response")
+                .with_event_id(event_id),
+        )
+    };
+    tx.send(error("evt_other")).await.unwrap();
+    until(&session, |e| matches!(e, SessionEvent::Error(_))).await;
+    session.request_response().await.unwrap();
+    assert_eq!(creates(&model).len(), 1, "one request at a time");
+    // Ours is refused: released, and asked again after the response that is active.
+    tx.send(error(&first[0])).await.unwrap();
+    until(&session, |e| matches!(e, SessionEvent::Error(_))).await;
+    tx.send(ModelEvent::ResponseCreated {
+        response_id: "other".into(),
+    })
+    .await
+    .unwrap();
+    tx.send(ModelEvent::ResponseDone {
+        response_id: "other".into(),
+        status: "completed".into(),
+        usage: None,
+    })
+    .await
+    .unwrap();
+    until(&session, |e| matches!(e, SessionEvent::AgentEnd { .. })).await;
+    let all = creates(&model);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_ne!(all[0], all[1]);
+    session.close().await;
+}

@@ -10,7 +10,9 @@
 //! `OPENAI_API_KEY` set it talks to OpenAI (`--live` refuses to start without a key; `--offline`
 //! forces the fake server). It reads the user's audio from `--input` (any WAV; a short
 //! speech-like test signal when none is given), writes the assistant's audio to `--output`
-//! (default `reply.wav`) and prints a timed log of the session.
+//! (default `realtime-rs-reply.wav` in the system's temporary directory, so a run from the
+//! repository leaves nothing in the source tree; the path is printed at the end) and prints a
+//! timed log of the session.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod demo;
@@ -25,7 +27,7 @@ use realtime_runner::{
 use realtime_testkit::FakeRealtimeServer;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: voice_agent [--input FILE.wav] [--output reply.wav] [--live | --offline] [--dialect ga|beta]";
+const USAGE: &str = "usage: voice_agent [--input FILE.wav] [--output FILE.wav] [--live | --offline] [--dialect ga|beta]";
 
 struct Args {
     input: Option<String>,
@@ -38,7 +40,10 @@ struct Args {
 fn parse_args() -> Result<Args, BoxError> {
     let mut args = Args {
         input: None,
-        output: "reply.wav".into(),
+        output: std::env::temp_dir()
+            .join("realtime-rs-reply.wav")
+            .to_string_lossy()
+            .into_owned(),
         live: false,
         offline: false,
         dialect: Dialect::Ga,

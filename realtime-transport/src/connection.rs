@@ -417,13 +417,13 @@ pub(crate) async fn connect<P: Protocol>(
                     Connector::Rustls(crate::tls::client_config(&b.root_certificates)?)
                 }
                 #[cfg(feature = "native-tls")]
-                TlsBackend::Native => Connector::NativeTls(
-                    tokio_tungstenite::native_tls::TlsConnector::new().map_err(|e| {
+                TlsBackend::Native => {
+                    Connector::NativeTls(native_tls::TlsConnector::new().map_err(|e| {
                         TransportError::InvalidConfig {
                             reason: format!("native TLS: {e}"),
                         }
-                    })?,
-                ),
+                    })?)
+                }
             }
         } else {
             Connector::Plain

@@ -147,19 +147,22 @@ mod tests {
     use realtime_testkit::{Replay, ReplayPacing};
     use std::sync::Arc;
 
-    #[tokio::test]
-    async fn books_a_table_and_reports_failures(
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let server =
-            FakeRealtimeServer::start(FakeServerConfig::default().with_responder(script())).await?;
+    /// A session of the agent under test on `server`.
+    async fn session_on(server: &FakeRealtimeServer) -> Result<RealtimeSession, BoxError> {
         let model = OpenAIRealtimeModel::new()
             .endpoint(server.base_url())
             .auth(realtime_transport::Auth::api_key("sk-test"));
-        let session = RealtimeRunner::builder(restaurant_agent()?)
+        let runner = RealtimeRunner::builder(restaurant_agent()?)
             .model(model)
-            .build()
-            .run(())
-            .await?;
+            .build();
+        Ok(runner.run(()).await?)
+    }
+
+    #[tokio::test]
+    async fn books_a_table_and_reports_failures() -> Result<(), BoxError> {
+        let server =
+            FakeRealtimeServer::start(FakeServerConfig::default().with_responder(script())).await?;
+        let session = session_on(&server).await?;
         let conn = server
             .next_connection(Duration::from_secs(5))
             .await
@@ -190,14 +193,7 @@ mod tests {
         let server =
             FakeRealtimeServer::start(FakeServerConfig::default().with_replay(replay.clone()))
                 .await?;
-        let model = OpenAIRealtimeModel::new()
-            .endpoint(server.base_url())
-            .auth(realtime_transport::Auth::api_key("sk-test"));
-        let session = RealtimeRunner::builder(restaurant_agent()?)
-            .model(model)
-            .build()
-            .run(())
-            .await?;
+        let session = session_on(&server).await?;
         let outputs = converse(&session).await?;
         assert_eq!(outputs[0], ("booked for 2".to_owned(), false));
         session.close().await;

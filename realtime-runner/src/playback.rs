@@ -40,9 +40,8 @@ impl PlaybackTracker {
 
     /// `bytes` of the item's audio were played.
     pub fn on_play_bytes(&self, item_id: &ItemId, content_index: u32, bytes: usize) {
-        let bpm = self.bytes_per_ms.lock().map(|b| *b).unwrap_or(48.0);
-        let bpm = if bpm > 0.0 { bpm } else { 48.0 };
-        self.on_play_ms(item_id, content_index, bytes as f64 / bpm);
+        let bpm = self.bytes_per_ms.lock().map(|b| *b).unwrap_or(0.0);
+        self.on_play_ms(item_id, content_index, bytes_to_ms(bytes, bpm));
     }
 
     /// `ms` milliseconds of the item's audio were played.
@@ -87,6 +86,16 @@ impl PlaybackTracker {
         (s.item_id.as_ref() == Some(item_id) && s.content_index == content_index)
             .then_some(s.played_ms)
     }
+}
+
+/// Milliseconds of audio in `bytes` at `bytes_per_ms` (PCM16 24 kHz's 48 when unknown).
+pub(crate) fn bytes_to_ms(bytes: usize, bytes_per_ms: f64) -> f64 {
+    let bpm = if bytes_per_ms > 0.0 {
+        bytes_per_ms
+    } else {
+        48.0
+    };
+    bytes as f64 / bpm
 }
 
 #[cfg(test)]

@@ -77,6 +77,20 @@ async fn until(
     }
 }
 
+fn created(r: &str) -> ModelEvent {
+    ModelEvent::ResponseCreated {
+        response_id: r.into(),
+    }
+}
+
+fn done(r: &str, status: &str) -> ModelEvent {
+    ModelEvent::ResponseDone {
+        response_id: r.into(),
+        status: status.into(),
+        usage: None,
+    }
+}
+
 fn delta(r: &str, i: &str, bytes: usize) -> ModelEvent {
     ModelEvent::AudioDelta {
         response_id: ResponseId::from(r),
@@ -91,11 +105,7 @@ fn delta(r: &str, i: &str, bytes: usize) -> ModelEvent {
 #[tokio::test]
 async fn output_after_an_interrupt_is_dropped_and_counted() {
     let (session, tx, model) = session().await;
-    tx.send(ModelEvent::ResponseCreated {
-        response_id: "r1".into(),
-    })
-    .await
-    .unwrap();
+    tx.send(created("r1")).await.unwrap();
     tx.send(delta("r1", "i1", 4800)).await.unwrap();
     until(&session, |e| matches!(e, SessionEvent::Audio { .. })).await;
     session.interrupt().await.unwrap();
@@ -114,13 +124,7 @@ async fn output_after_an_interrupt_is_dropped_and_counted() {
     })
     .await
     .unwrap();
-    tx.send(ModelEvent::ResponseDone {
-        response_id: "r1".into(),
-        status: "cancelled".into(),
-        usage: None,
-    })
-    .await
-    .unwrap();
+    tx.send(done("r1", "cancelled")).await.unwrap();
     let seen = until(&session, |e| matches!(e, SessionEvent::AgentEnd { .. })).await;
     let kinds: Vec<&str> = seen.iter().map(SessionEvent::kind).collect();
     assert_eq!(kinds, ["output_dropped", "agent_end"]);
@@ -163,21 +167,11 @@ fn creates(model: &ScriptedModel) -> Vec<String> {
 #[tokio::test]
 async fn a_refused_response_create_is_released_and_retried() {
     let (session, tx, model) = session().await;
-    tx.send(ModelEvent::ResponseCreated {
-        response_id: "server_own".into(),
-    })
-    .await
-    .unwrap();
+    tx.send(created("server_own")).await.unwrap();
     until(&session, |e| matches!(e, SessionEvent::AgentStart { .. })).await;
     // The server runs a response of its own: our message's response waits for it.
     session.send_message("hi").await.unwrap();
-    tx.send(ModelEvent::ResponseDone {
-        response_id: "server_own".into(),
-        status: "completed".into(),
-        usage: None,
-    })
-    .await
-    .unwrap();
+    tx.send(done("server_own", "completed")).await.unwrap();
     until(&session, |e| matches!(e, SessionEvent::AgentEnd { .. })).await;
     let first = creates(&model);
     assert_eq!(first.len(), 1, "asked once the active response ended");
@@ -196,18 +190,8 @@ async fn a_refused_response_create_is_released_and_retried() {
     // Ours is refused: released, and asked again after the response that is active.
     tx.send(error(&first[0])).await.unwrap();
     until(&session, |e| matches!(e, SessionEvent::Error(_))).await;
-    tx.send(ModelEvent::ResponseCreated {
-        response_id: "other".into(),
-    })
-    .await
-    .unwrap();
-    tx.send(ModelEvent::ResponseDone {
-        response_id: "other".into(),
-        status: "completed".into(),
-        usage: None,
-    })
-    .await
-    .unwrap();
+    tx.send(created("other")).await.unwrap();
+    tx.send(done("other", "completed")).await.unwrap();
     until(&session, |e| matches!(e, SessionEvent::AgentEnd { .. })).await;
     let all = creates(&model);
     assert_eq!(all.len(), 2, "{all:?}");

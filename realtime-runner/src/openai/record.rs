@@ -80,7 +80,7 @@ impl Recording {
 /// The writer shared by a model's connections: started by the first one.
 #[derive(Debug, Default)]
 pub(crate) struct RecordingState {
-    writer: Mutex<Option<Arc<Writer>>>,
+    writer: tokio::sync::OnceCell<Arc<Writer>>,
     conns: AtomicU64,
 }
 
@@ -120,18 +120,14 @@ impl RecordingState {
         recording: &Recording,
         dialect: Dialect,
     ) -> std::io::Result<Recorder> {
-        let existing = self.writer.lock().ok().and_then(|w| w.clone());
-        let writer = match existing {
-            Some(w) => w,
-            None => {
-                let w = Arc::new(start_writer(recording.clone(), dialect).await?);
-                if let Ok(mut slot) = self.writer.lock() {
-                    slot.get_or_insert_with(|| w.clone()).clone()
-                } else {
-                    w
-                }
-            }
-        };
+        // Started once, also when the first connections open at the same time.
+        let writer = self
+            .writer
+            .get_or_try_init(|| async {
+                start_writer(recording.clone(), dialect).await.map(Arc::new)
+            })
+            .await?
+            .clone();
         let conn = self.conns.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(Recorder {
             writer,

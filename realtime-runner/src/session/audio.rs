@@ -7,7 +7,7 @@
 //! estimate for an application that plays audio as it arrives, item after item: an item
 //! starts when it arrives or when the audio queued before it ends, whichever is later.
 
-use crate::playback::PlaybackTracker;
+use crate::playback::{bytes_to_ms as ms, PlaybackTracker};
 use realtime_protocol::{ItemId, ResponseId};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -163,15 +163,6 @@ impl AudioItems {
     pub(super) fn clear(&mut self) {
         self.items.clear();
     }
-}
-
-fn ms(bytes: usize, bytes_per_ms: f64) -> f64 {
-    let bpm = if bytes_per_ms > 0.0 {
-        bytes_per_ms
-    } else {
-        48.0
-    };
-    bytes as f64 / bpm
 }
 
 #[cfg(test)]

@@ -11,12 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::{Id, JoinError, JoinSet};
 
-/// A call in flight.
-pub(super) struct Running<Ctx> {
+/// Which call: its id, the function, and the agent whose tool or handoff it is.
+pub(super) struct Call {
     pub(super) call_id: CallId,
     pub(super) name: String,
-    /// The agent whose tool or handoff it is.
     pub(super) agent: String,
+}
+
+/// A call in flight.
+pub(super) struct Running<Ctx> {
+    pub(super) call: Call,
     pub(super) kind: CallKind<Ctx>,
 }
 
@@ -91,16 +95,14 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
     pub(super) fn spawn_tool(
         &mut self,
         ctx: &RunContext<Ctx>,
-        running: Running<Ctx>,
+        call: Call,
+        tool: Arc<dyn Tool<Ctx>>,
         arguments: String,
         timeout: Duration,
     ) {
-        let CallKind::Tool(tool) = &running.kind else {
-            return;
-        };
-        let tctx = ToolContext::new(ctx.clone(), running.call_id.clone(), running.name.clone());
+        let tctx = ToolContext::new(ctx.clone(), call.call_id.clone(), call.name.clone());
         let t = tool.clone();
-        let tool_name = running.name.clone();
+        let tool_name = call.name.clone();
         let handle = self.tasks.spawn(async move {
             let result = match tokio::time::timeout(timeout, t.invoke(tctx, &arguments)).await {
                 Ok(r) => r,
@@ -111,7 +113,8 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
             };
             CallOutcome::Tool(result)
         });
-        self.running.insert(handle.id(), running);
+        let kind = CallKind::Tool(tool);
+        self.running.insert(handle.id(), Running { call, kind });
     }
 
     /// Runs a handoff: its input callback, then the target agent's settings over `base`.
@@ -119,7 +122,7 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
         &mut self,
         ctx: &RunContext<Ctx>,
         handoff: realtime_agent::Handoff<Ctx>,
-        running: Running<Ctx>,
+        call: Call,
         arguments: String,
         base: SessionSettings,
         with_voice: bool,
@@ -135,7 +138,8 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
             };
             CallOutcome::Handoff(outcome)
         });
-        self.running.insert(handle.id(), running);
+        let kind = CallKind::Handoff;
+        self.running.insert(handle.id(), Running { call, kind });
     }
 
     /// The next call to finish, with what it returned (or why its task failed).

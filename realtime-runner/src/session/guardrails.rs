@@ -27,28 +27,10 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
 
     /// The guardrail state a new response of `agent` starts with.
     pub(super) fn new_guard(&self, agent: &RealtimeAgent<Ctx>) -> GuardState {
-        GuardState {
-            enabled: !agent.output_guardrails().is_empty() || !self.runner_guardrails.is_empty(),
-            next_check: self.config.guardrail_debounce_chars,
-            ..GuardState::default()
-        }
-    }
-
-    /// More text of `response_id`: checked each time it grows by the debounce length.
-    pub(super) fn guard_text(&mut self, response_id: &ResponseId, delta: &str) {
-        let debounce = self.config.guardrail_debounce_chars;
-        let Some(rec) = self.responses.get_mut(response_id) else {
-            return;
-        };
-        let g = &mut rec.guard;
-        if !g.enabled || g.tripped {
-            return;
-        }
-        g.text.push_str(delta);
-        if g.text.chars().count() >= g.next_check {
-            g.next_check += debounce;
-            self.spawn_guard_check(response_id);
-        }
+        GuardState::new(
+            !agent.output_guardrails().is_empty() || !self.runner_guardrails.is_empty(),
+            self.config.guardrail_debounce_chars,
+        )
     }
 
     /// The response ended: the text not checked yet is checked now.
@@ -62,7 +44,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         }
     }
 
-    fn spawn_guard_check(&mut self, response_id: &ResponseId) {
+    pub(super) fn spawn_guard_check(&mut self, response_id: &ResponseId) {
         let Some(agent) = self
             .responses
             .get_mut(response_id)

@@ -298,31 +298,23 @@ impl<Ctx: Send + Sync + 'static> RealtimeSession<Ctx> {
             Err(_) => Poll::Ready(None),
         };
         let shared = &self.inner.shared;
-        match polled {
-            Poll::Ready(Some(ev)) => {
+        let next = match polled {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(ev)) => Some(ev),
+            // The loop has ended: what it could not queue, then exactly one `Closed`.
+            Poll::Ready(None) => shared.tail.lock().ok().and_then(|mut t| t.pop_front()),
+        };
+        Poll::Ready(match next {
+            Some(ev) => {
                 if matches!(ev, SessionEvent::Closed) {
                     shared.closed_seen.store(true, Ordering::Release);
                 }
-                Poll::Ready(Some(ev))
+                Some(ev)
             }
-            // The loop has ended: what it could not queue, then exactly one `Closed`.
-            Poll::Ready(None) => {
-                let next = shared.tail.lock().ok().and_then(|mut t| t.pop_front());
-                match next {
-                    Some(ev) => {
-                        if matches!(ev, SessionEvent::Closed) {
-                            shared.closed_seen.store(true, Ordering::Release);
-                        }
-                        Poll::Ready(Some(ev))
-                    }
-                    None if !shared.closed_seen.swap(true, Ordering::AcqRel) => {
-                        Poll::Ready(Some(SessionEvent::Closed))
-                    }
-                    None => Poll::Ready(None),
-                }
+            None => {
+                (!shared.closed_seen.swap(true, Ordering::AcqRel)).then_some(SessionEvent::Closed)
             }
-            Poll::Pending => Poll::Pending,
-        }
+        })
     }
 }
 

@@ -107,7 +107,7 @@ pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> Rea
     RealtimeSession {
         inner: Arc::new(Inner {
             commands: cmd_tx,
-            events: std::sync::Mutex::new(ev_rx),
+            events: Mutex::new(ev_rx),
             shared,
             task: Mutex::new(Some(task)),
             finished: fin_rx,

@@ -213,14 +213,19 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         delta: String,
         audio: bool,
     ) {
-        if let Some(rec) = self.responses.get_mut(&response_id) {
-            if rec.interrupted {
+        let debounce = self.config.guardrail_debounce_chars;
+        let check_due = match self.responses.get_mut(&response_id) {
+            Some(rec) if rec.interrupted => {
                 rec.dropped_text_chars += delta.chars().count();
                 return;
             }
-        }
+            Some(rec) => rec.guard.push(&delta, debounce),
+            None => false,
+        };
         self.hist(|h| h.append_text(&item_id, content_index, &delta, audio));
-        self.guard_text(&response_id, &delta);
+        if check_due {
+            self.spawn_guard_check(&response_id);
+        }
         let ev = if audio {
             SessionEvent::TranscriptDelta {
                 item_id,

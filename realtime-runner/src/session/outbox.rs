@@ -122,11 +122,7 @@ impl Outbox {
     /// The loop ends: what is still in the backlog, then `Closed`, for the handle to yield
     /// after the queue.
     pub(super) fn finish(&mut self) -> VecDeque<SessionEvent> {
-        if self.dropped > 0 {
-            let count = std::mem::take(&mut self.dropped);
-            self.deliver(SessionEvent::EventsDropped { count });
-        }
-        self.deliver(SessionEvent::Closed);
+        self.push(SessionEvent::Closed);
         std::mem::take(&mut self.backlog)
     }
 }

@@ -16,9 +16,37 @@ pub(super) struct GuardState {
     /// Whether any guardrail applies to the response's agent.
     pub(super) enabled: bool,
     pub(super) text: String,
+    /// Characters in `text`, counted as it grows (not recounted per delta).
+    chars: usize,
     pub(super) next_check: usize,
     pub(super) tripped: bool,
     pub(super) checked_len: usize,
+}
+
+impl GuardState {
+    /// A response's guardrail state: checks every `debounce` characters when `enabled`.
+    pub(super) fn new(enabled: bool, debounce: usize) -> Self {
+        Self {
+            enabled,
+            next_check: debounce,
+            ..Self::default()
+        }
+    }
+
+    /// More text of the response; whether a check is due (it grew by `debounce` characters
+    /// since the last one).
+    pub(super) fn push(&mut self, delta: &str, debounce: usize) -> bool {
+        if !self.enabled || self.tripped {
+            return false;
+        }
+        self.text.push_str(delta);
+        self.chars += delta.chars().count();
+        if self.chars < self.next_check {
+            return false;
+        }
+        self.next_check += debounce;
+        true
+    }
 }
 
 /// A guardrail check's result: the response, the text checked, each guardrail's output.

@@ -2,7 +2,7 @@
 //! made the response, asked for approval or run at once; its output sent back with its
 //! call id; and one follow-up response once every call of the turn is settled.
 
-use super::calls::{CallKind, CallOutcome, PendingApproval, Running};
+use super::calls::{Call, CallKind, CallOutcome, PendingApproval, Running};
 use super::event_loop::Loop;
 use crate::events::{ErrorKind, SessionEvent};
 use crate::model::ModelInput;
@@ -32,16 +32,15 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         let agent = self.agent_of(response_id.as_ref());
         let agent_name = agent.name().to_owned();
         if let Some(handoff) = agent.find_handoff(&self.ctx, &name).cloned() {
-            let running = Running {
+            let call = Call {
                 call_id,
                 name,
                 agent: agent_name,
-                kind: CallKind::Handoff,
             };
             let base = self.current_base();
             let with_voice = !self.assistant_audio;
             self.calls
-                .spawn_handoff(&self.ctx, handoff, running, arguments, base, with_voice);
+                .spawn_handoff(&self.ctx, handoff, call, arguments, base, with_voice);
             return;
         }
         let Some(tool) = agent.find_tool(&self.ctx, &name).cloned() else {
@@ -94,14 +93,13 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             arguments: arguments.clone(),
         });
         let timeout = tool.timeout().unwrap_or(self.config.tool_timeout);
-        let running = Running {
+        let call = Call {
             call_id,
             name,
             agent,
-            kind: CallKind::Tool(tool),
         };
         self.calls
-            .spawn_tool(&self.ctx, running, arguments, timeout);
+            .spawn_tool(&self.ctx, call, tool, arguments, timeout);
     }
 
     /// The application approved or rejected a call waiting for it.
@@ -163,9 +161,12 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         outcome: Result<CallOutcome<Ctx>, JoinError>,
     ) {
         let Running {
-            call_id,
-            name,
-            agent,
+            call:
+                Call {
+                    call_id,
+                    name,
+                    agent,
+                },
             kind,
         } = running;
         match (kind, outcome) {

@@ -1,0 +1,150 @@
+//! The input audio buffer: append, commit, and the speech events of turn detection.
+
+use super::{Connection, End, Sink};
+use crate::model::{Item, ItemKind, Part, Role};
+use serde_json::{json, Value};
+
+impl Connection {
+    pub(super) async fn on_audio_append(
+        &mut self,
+        sink: &mut Sink,
+        raw: &Value,
+        eid: Option<String>,
+    ) -> End {
+        let audio = raw.get("audio").and_then(Value::as_str).unwrap_or_default();
+        match realtime_protocol::audio::decode_base64_into(audio, &mut self.input_audio) {
+            Ok(()) => End::Continue,
+            Err(_) => {
+                let msg = "Invalid 'audio'. Expected base64-encoded audio bytes.";
+                self.send_error(
+                    sink,
+                    "invalid_request_error",
+                    Some("invalid_value"),
+                    msg,
+                    Some("audio"),
+                    eid,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Commits the buffer as a user item. `vad_item` is the id VAD announced, if VAD commits.
+    pub(super) async fn on_audio_commit(
+        &mut self,
+        sink: &mut Sink,
+        eid: Option<String>,
+        vad_item: Option<(String, u64)>,
+    ) -> End {
+        let bytes = match &vad_item {
+            // VAD commits what it heard, even when the client streamed nothing.
+            Some((_, ms)) => self.input_audio.len().max((*ms as usize) * 48),
+            None => self.input_audio.len(),
+        };
+        if vad_item.is_none() && bytes < 4_800 {
+            let msg = format!(
+                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, but buffer only has {:.2}ms of audio.",
+                bytes as f64 / 48.0
+            );
+            return self
+                .send_error(
+                    sink,
+                    "invalid_request_error",
+                    Some("input_audio_buffer_commit_empty"),
+                    &msg,
+                    None,
+                    eid,
+                )
+                .await;
+        }
+        self.input_audio.clear();
+        let id = vad_item
+            .map(|(id, _)| id)
+            .unwrap_or_else(|| self.ids.next("item"));
+        let transcribe = if self.ga() {
+            self.session
+                .pointer("/audio/input/transcription")
+                .is_some_and(Value::is_object)
+        } else {
+            self.session
+                .get("input_audio_transcription")
+                .is_some_and(Value::is_object)
+        };
+        let transcript = self.next_transcript.clone();
+        let item = Item {
+            id: id.clone(),
+            kind: ItemKind::Message {
+                role: Role::User,
+                content: vec![Part::InputAudio {
+                    audio_bytes: bytes,
+                    transcript: None,
+                }],
+            },
+            status: "completed",
+        };
+        let prev = self.insert(item, None).unwrap_or_default();
+        let end = self.send(sink, json!({"type": "input_audio_buffer.committed", "previous_item_id": prev, "item_id": id})).await;
+        if !matches!(end, End::Continue) {
+            return end;
+        }
+        let end = self.announce_item(sink, &id, prev).await;
+        if !matches!(end, End::Continue) {
+            return end;
+        }
+        // The transcript is known to the responder either way; the event only when asked for.
+        if let Some(i) = self.index_of(&id) {
+            if let ItemKind::Message { content, .. } = &mut self.conversation[i].kind {
+                if let Some(Part::InputAudio { transcript: t, .. }) = content.get_mut(0) {
+                    *t = Some(transcript.clone());
+                }
+            }
+            self.sync_conversation();
+        }
+        if transcribe {
+            let mut ev = json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": id, "content_index": 0, "transcript": transcript});
+            ev["usage"] = json!({"type": "duration", "seconds": (bytes as f64 / 48_000.0 * 10.0).round() / 10.0});
+            return self.send(sink, ev).await;
+        }
+        End::Continue
+    }
+
+    pub(super) async fn on_speech_started(&mut self, sink: &mut Sink, audio_start_ms: u64) -> End {
+        let id = self.ids.next("item");
+        self.pending_speech_item = Some(id.clone());
+        let end = self.send(sink, json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": audio_start_ms, "item_id": id})).await;
+        if !matches!(end, End::Continue) {
+            return end;
+        }
+        let interrupt = self
+            .turn_detection()
+            .is_some_and(|td| td.get("interrupt_response").and_then(Value::as_bool) != Some(false));
+        if interrupt && self.active.is_some() {
+            return self.cancel_active(sink, "turn_detected").await;
+        }
+        End::Continue
+    }
+
+    pub(super) async fn on_speech_stopped(&mut self, sink: &mut Sink, audio_end_ms: u64) -> End {
+        let id = self
+            .pending_speech_item
+            .take()
+            .unwrap_or_else(|| self.ids.next("item"));
+        let end = self.send(sink, json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": audio_end_ms, "item_id": id})).await;
+        if !matches!(end, End::Continue) {
+            return end;
+        }
+        let end = self
+            .on_audio_commit(sink, None, Some((id, audio_end_ms.min(60_000))))
+            .await;
+        if !matches!(end, End::Continue) {
+            return end;
+        }
+        let create = self
+            .turn_detection()
+            .is_some_and(|td| td.get("create_response").and_then(Value::as_bool) != Some(false));
+        if create && self.active.is_none() {
+            return self.start_response(sink, None).await;
+        }
+        End::Continue
+    }
+}

@@ -66,6 +66,23 @@ impl Clock {
     }
 }
 
+/// How strictly client events are checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Validation {
+    /// Like the service: every client event is checked against the spec's schema of the
+    /// connection's dialect. Unknown parameters (the other dialect's fields included), missing
+    /// required ones, wrong JSON types, values out of range or not in an enum are refused with
+    /// the service's error (`unknown_parameter`, `missing_required_parameter`, `invalid_type`,
+    /// `invalid_value`, `decimal_above_max_value`…), `param` naming the field and the client's
+    /// `event_id` echoed; a refused event changes nothing. The default.
+    #[default]
+    Strict,
+    /// Only what the SDK's typed events need: an event that parses is accepted, extra fields
+    /// are ignored.
+    Lenient,
+}
+
 /// A fault applied to every connection, counted in frames the server has sent on it
 /// (`session.created` is frame 1).
 #[derive(Debug, Clone, PartialEq)]
@@ -135,6 +152,8 @@ pub struct FakeServerConfig {
     /// recording's connection k (see [`Replay`]). Such connections are not listed by
     /// `next_connection`; their outcome is [`Replay::outcome`].
     pub replay: Option<Arc<Replay>>,
+    /// How strictly client events are checked. Default: [`Validation::Strict`].
+    pub validation: Validation,
 }
 
 impl std::fmt::Debug for FakeServerConfig {
@@ -147,6 +166,7 @@ impl std::fmt::Debug for FakeServerConfig {
             .field("clock", &self.clock)
             .field("faults", &self.faults)
             .field("replay", &self.replay.is_some())
+            .field("validation", &self.validation)
             .finish_non_exhaustive()
     }
 }
@@ -165,6 +185,7 @@ impl Default for FakeServerConfig {
             rate_limit_events: true,
             max_recorded_events: 100_000,
             replay: None,
+            validation: Validation::default(),
         }
     }
 }
@@ -173,6 +194,12 @@ impl FakeServerConfig {
     /// Sets [`Self::replay`].
     pub fn with_replay(mut self, replay: Arc<Replay>) -> Self {
         self.replay = Some(replay);
+        self
+    }
+
+    /// Sets [`Self::validation`].
+    pub fn with_validation(mut self, validation: Validation) -> Self {
+        self.validation = validation;
         self
     }
 

@@ -46,13 +46,17 @@
 
 mod config;
 mod connection;
+mod generated;
 mod ids;
 mod model;
 mod replay;
 mod responder;
+mod schema;
 mod server;
+mod validate;
+mod wire;
 
-pub use config::{Auth, Clock, FakeServerConfig, Fault, Pacing};
+pub use config::{Auth, Clock, FakeServerConfig, Fault, Pacing, Validation};
 pub use connection::{ConnectionHandle, HandshakeInfo, ReceivedEvent};
 pub use model::{Item, ItemKind, Part, Role};
 pub use replay::{Replay, ReplayError, ReplayPacing};

@@ -1,7 +1,9 @@
-//! Project automation: `cargo xtask codegen` regenerates `realtime-protocol/src/generated/`.
+//! Project automation: `cargo xtask codegen` regenerates `realtime-protocol/src/generated/` and
+//! `realtime-testkit/src/generated/`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod codegen;
+mod testkit_schemas;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,7 +23,14 @@ fn read(root: &Path, rel: &str) -> Result<String, String> {
 fn run_codegen(root: &Path) -> Result<Vec<codegen::GeneratedFile>, String> {
     let spec = read(root, codegen::SPEC_PATH)?;
     let overrides = read(root, codegen::OVERRIDES_PATH)?;
-    codegen::generate(&spec, &overrides)
+    let mut files = codegen::generate(&spec, &overrides)?;
+    let spec: serde_json::Value =
+        serde_json::from_str(&spec).map_err(|e| format!("spec is not JSON: {e}"))?;
+    files.push(codegen::GeneratedFile {
+        path: testkit_schemas::OUT_PATH.to_owned(),
+        text: testkit_schemas::generate(&spec)?,
+    });
+    Ok(files)
 }
 
 fn main() -> ExitCode {
@@ -37,6 +46,12 @@ fn main() -> ExitCode {
                 }
                 for f in files {
                     let path = root.join(&f.path);
+                    if let Some(dir) = path.parent() {
+                        if let Err(e) = std::fs::create_dir_all(dir) {
+                            eprintln!("cannot create {}: {e}", dir.display());
+                            return ExitCode::FAILURE;
+                        }
+                    }
                     let unchanged = std::fs::read_to_string(&path).is_ok_and(|old| old == f.text);
                     if unchanged {
                         continue;

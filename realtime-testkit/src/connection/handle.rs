@@ -116,6 +116,7 @@ pub(super) struct Shared {
 #[derive(Debug)]
 pub(super) enum Command {
     Send(String),
+    SendEvent(Value),
     SpeechStarted { audio_start_ms: u64 },
     SpeechStopped { audio_end_ms: u64 },
     SetTranscript(String),
@@ -264,13 +265,14 @@ impl ConnectionHandle {
         self.command(Command::Send(text.into())).await;
     }
 
-    /// Sends a server event as JSON; an `event_id` is added when missing.
+    /// Sends a server event as JSON (keys in the service's order); an `event_id` is added when
+    /// missing.
     pub async fn send_event(&self, mut event: Value) {
         if let Some(o) = event.as_object_mut() {
             o.entry("event_id")
                 .or_insert_with(|| json!(format!("event_injected{}", self.frames_sent())));
         }
-        self.send_raw(event.to_string()).await;
+        self.command(Command::SendEvent(event)).await;
     }
 
     /// Sends a frame that is not valid JSON.

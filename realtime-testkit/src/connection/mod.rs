@@ -12,13 +12,14 @@ mod streaming;
 
 pub use handle::{ConnectionHandle, HandshakeInfo, ReceivedEvent};
 
-use crate::config::{FakeServerConfig, Fault, Pacing};
+use crate::config::{FakeServerConfig, Fault, Pacing, Validation};
 use crate::ids::IdGen;
+use crate::{validate, wire};
 use crate::model::Item;
 use futures_util::{SinkExt, StreamExt};
 use handle::{Command, Parsed, Shared};
 use realtime_protocol::{beta, ga, Dialect};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,17 +195,10 @@ impl Connection {
     /// Sends one server event (adding `event_id`), applying frame-count faults first.
     async fn send(&mut self, sink: &mut Sink, mut event: Value) -> End {
         if let Some(o) = event.as_object_mut() {
-            let id = self.ids.next("event");
-            // `type` first, then `event_id`, as the service does.
-            let mut ordered = Map::new();
-            if let Some(t) = o.remove("type") {
-                ordered.insert("type".into(), t);
-            }
-            ordered.insert("event_id".into(), json!(id));
-            ordered.extend(std::mem::take(o));
-            *o = ordered;
+            o.insert("event_id".into(), json!(self.ids.next("event")));
         }
-        self.send_text(sink, event.to_string()).await
+        let text = wire::server_event(self.dialect, &event);
+        self.send_text(sink, text).await
     }
 
     async fn send_text(&mut self, sink: &mut Sink, text: String) -> End {
@@ -222,6 +216,10 @@ impl Connection {
     async fn on_command(&mut self, sink: &mut Sink, c: Command) -> End {
         match c {
             Command::Send(text) => self.send_text(sink, text).await,
+            Command::SendEvent(event) => {
+                let text = wire::server_event(self.dialect, &event);
+                self.send_text(sink, text).await
+            }
             Command::SpeechStarted { audio_start_ms } => {
                 self.on_speech_started(sink, audio_start_ms).await
             }
@@ -267,6 +265,27 @@ impl Connection {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let kind = raw.get("type").and_then(Value::as_str).map(str::to_owned);
+        if self.config.validation == Validation::Strict {
+            if let Some(v) = validate::client_event(self.dialect, &raw) {
+                self.record(ReceivedEvent {
+                    raw: text.to_owned(),
+                    parsed: Parsed::Invalid {
+                        event_type: kind,
+                        error: v.message.clone(),
+                    },
+                });
+                return self
+                    .send_error(
+                        sink,
+                        "invalid_request_error",
+                        Some(v.code),
+                        &v.message,
+                        Some(&v.param),
+                        client_event_id,
+                    )
+                    .await;
+            }
+        }
         let parsed = match parsed {
             Ok(p) => p,
             Err(e) => {

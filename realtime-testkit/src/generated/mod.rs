@@ -1,0 +1,3 @@
+//! Code `cargo xtask codegen` generates from the vendored spec.
+
+pub(crate) mod schemas;

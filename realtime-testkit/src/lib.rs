@@ -53,6 +53,7 @@ mod replay;
 mod responder;
 mod schema;
 mod server;
+mod vad;
 mod validate;
 mod wire;
 
@@ -61,7 +62,7 @@ pub use connection::{ConnectionHandle, HandshakeInfo, ReceivedEvent};
 pub use model::{Item, ItemKind, Part, Role};
 pub use replay::{Replay, ReplayError, ReplayPacing};
 pub use responder::{
-    tone, tone_for_text, Echo, FnResponder, Responder, ResponseContext, ResponsePart, ResponsePlan,
-    Scripted, ToolCaller,
+    tone, tone_for_text, CommittedAudio, Echo, FnResponder, Responder, ResponseContext,
+    ResponsePart, ResponsePlan, Scripted, ToolCaller,
 };
 pub use server::FakeRealtimeServer;

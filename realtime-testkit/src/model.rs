@@ -53,10 +53,12 @@ pub enum Part {
     Text(String),
     /// Audio the model produced: how many bytes were streamed, and its transcript.
     Audio {
-        /// Bytes of PCM16 audio streamed so far.
+        /// Bytes of audio streamed so far (kept to the heard part after a truncation), in the
+        /// session's output encoding.
         audio_bytes: usize,
-        /// The transcript streamed so far.
-        transcript: String,
+        /// The transcript streamed so far; `None` once a truncation deleted it, as the
+        /// service does.
+        transcript: Option<String>,
     },
 }
 
@@ -112,7 +114,7 @@ impl Item {
                     .filter_map(|p| match p {
                         Part::InputText(t) | Part::Text(t) => Some(t.as_str()),
                         Part::InputAudio { transcript, .. } => transcript.as_deref(),
-                        Part::Audio { transcript, .. } => Some(transcript.as_str()),
+                        Part::Audio { transcript, .. } => transcript.as_deref(),
                         Part::InputImage => None,
                     })
                     .collect();
@@ -216,7 +218,7 @@ impl Item {
         Value::Object(m)
     }
 
-    /// Bytes of audio in the content part at `index` (PCM16), if it is an audio part.
+    /// Bytes of audio in the content part at `index`, if it is an audio part.
     pub fn audio_bytes(&self, index: usize) -> Option<usize> {
         match &self.kind {
             ItemKind::Message { content, .. } => match content.get(index)? {
@@ -261,8 +263,7 @@ fn part_from_json(p: &Value) -> Option<Part> {
             transcript: p
                 .get("transcript")
                 .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+                .map(str::to_owned),
         },
         _ => return None,
     })

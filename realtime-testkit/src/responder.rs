@@ -131,6 +131,28 @@ impl ResponsePlan {
 pub trait Responder: Send + Sync + 'static {
     /// The response to stream for this context.
     async fn respond(&self, ctx: &ResponseContext) -> ResponsePlan;
+
+    /// The transcript of committed user audio (the fake does not recognize speech). `None`, the
+    /// default, takes the configured transcript (`FakeServerConfig::input_transcript`, or the
+    /// one set with `ConnectionHandle::set_input_transcript`).
+    async fn transcribe(&self, audio: &CommittedAudio) -> Option<String> {
+        let _ = audio;
+        None
+    }
+}
+
+/// User audio the server committed, as a responder's [`Responder::transcribe`] sees it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CommittedAudio {
+    /// The user item it became.
+    pub item_id: String,
+    /// Its length in milliseconds.
+    pub duration_ms: u64,
+    /// How many user audio turns this connection committed before this one.
+    pub index: usize,
+    /// The connection's dialect.
+    pub dialect: Dialect,
 }
 
 /// A closure as a responder.

@@ -246,13 +246,17 @@ impl Spec {
         node.required = o
             .get("required")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(pairs) = o.get("properties").and_then(Value::as_array) {
             let mut props = Vec::with_capacity(pairs.len());
             for pair in pairs {
-                let (Some(name), Some(schema)) =
-                    (pair.get(0).and_then(Value::as_str), pair.get(1))
+                let (Some(name), Some(schema)) = (pair.get(0).and_then(Value::as_str), pair.get(1))
                 else {
                     return Err(format!("bad property pair {pair}"));
                 };
@@ -340,7 +344,11 @@ fn admitted_depth(spec: &Spec, n: usize, depth: usize) -> u8 {
             }
             union |= bk;
         }
-        k = if k == 0 { union } else { k & (union | kind::NULL) };
+        k = if k == 0 {
+            union
+        } else {
+            k & (union | kind::NULL)
+        };
     }
     k
 }

@@ -265,7 +265,11 @@ impl Checker<'_> {
                     );
                 }
                 if let Some(min) = node.min_items.filter(|m| a.len() < *m) {
-                    let code = if a.is_empty() { "empty_array" } else { "array_below_min_length" };
+                    let code = if a.is_empty() {
+                        "empty_array"
+                    } else {
+                        "array_below_min_length"
+                    };
                     return fail(
                         code,
                         format!("Invalid '{p}': array too short. Expected an array with minimum length {min}, but got an array with length {} instead.", a.len()),
@@ -387,8 +391,5 @@ impl Checker<'_> {
 }
 
 fn admitted_union(spec: &Spec, branches: &[usize]) -> u8 {
-    branches
-        .iter()
-        .fold(0, |acc, &b| acc | admitted(spec, b))
-        & !kind::NULL
+    branches.iter().fold(0, |acc, &b| acc | admitted(spec, b)) & !kind::NULL
 }

@@ -49,11 +49,8 @@ fn write(out: &mut String, spec: Option<&Spec>, node: Option<usize>, v: &Value, 
 
 fn items_of(spec: &Spec, n: usize) -> Option<usize> {
     let node = spec.resolve(n);
-    node.items.or_else(|| {
-        node.any_of
-            .iter()
-            .find_map(|&b| spec.resolve(b).items)
-    })
+    node.items
+        .or_else(|| node.any_of.iter().find_map(|&b| spec.resolve(b).items))
 }
 
 /// The node that describes `v` among `n`'s `anyOf` branches (or `n` itself).
@@ -167,7 +164,8 @@ mod tests {
 
     #[test]
     fn unknown_events_keep_type_first() {
-        let ev = json!({"b": 1, "a": [1, {"y": 2, "x": 1}], "type": "future.event", "event_id": "e"});
+        let ev =
+            json!({"b": 1, "a": [1, {"y": 2, "x": 1}], "type": "future.event", "event_id": "e"});
         assert_eq!(
             server_event(Dialect::Beta, &ev),
             r#"{"type":"future.event","event_id":"e","a":[1,{"x":1,"y":2}],"b":1}"#

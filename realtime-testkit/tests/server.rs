@@ -5,8 +5,8 @@
 use futures_util::{SinkExt, StreamExt};
 use realtime_protocol::{ga, Dialect};
 use realtime_testkit::{
-    Auth, Echo, FakeRealtimeServer, FakeServerConfig, Fault, Pacing,
-    ResponsePart, ResponsePlan, Scripted, ToolCaller,
+    Auth, Echo, FakeRealtimeServer, FakeServerConfig, Fault, Pacing, ResponsePart, ResponsePlan,
+    Scripted, ToolCaller,
 };
 use serde_json::{json, Value};
 use std::time::Duration;

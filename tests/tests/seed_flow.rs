@@ -120,6 +120,18 @@ async fn seed_flow() {
         e.conn.speech_stopped(2_500).await;
         e.turns(7).await;
 
+        // The fake server checks every client event as the service does: none was refused.
+        let refused: Vec<String> = e
+            .conn
+            .received()
+            .iter()
+            .filter_map(|ev| Some(format!("{}: {}", ev.event_type(), ev.error()?)))
+            .collect();
+        assert!(
+            refused.is_empty(),
+            "{d:?}: the service would refuse {refused:?}"
+        );
+
         // What the client said, in order.
         let sent = e.sent();
         let expected = [

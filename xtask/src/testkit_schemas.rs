@@ -29,11 +29,27 @@ const REST_ROOTS: &[&str] = &[
 /// `type` is refused with `missing_required_parameter` (`item.content[0].type`). Each entry is a
 /// schema, a path of properties (`[]` for array items) and the field.
 const SERVICE_REQUIRED: &[(&str, &[&str], &str)] = &[
-    ("RealtimeConversationItemMessageSystem", &["content", "[]"], "type"),
-    ("RealtimeConversationItemMessageUser", &["content", "[]"], "type"),
-    ("RealtimeConversationItemMessageAssistant", &["content", "[]"], "type"),
+    (
+        "RealtimeConversationItemMessageSystem",
+        &["content", "[]"],
+        "type",
+    ),
+    (
+        "RealtimeConversationItemMessageUser",
+        &["content", "[]"],
+        "type",
+    ),
+    (
+        "RealtimeConversationItemMessageAssistant",
+        &["content", "[]"],
+        "type",
+    ),
     ("RealtimeBetaConversationItem", &["content", "[]"], "type"),
-    ("RealtimeBetaConversationItemWithReference", &["content", "[]"], "type"),
+    (
+        "RealtimeBetaConversationItemWithReference",
+        &["content", "[]"],
+        "type",
+    ),
 ];
 
 /// Keywords copied as they are.

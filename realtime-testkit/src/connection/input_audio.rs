@@ -2,6 +2,8 @@
 
 use super::{Connection, End, Sink};
 use crate::model::{Item, ItemKind, Part, Role};
+use crate::responder::CommittedAudio;
+use crate::vad::VadEvent;
 use serde_json::{json, Value};
 
 impl Connection {
@@ -12,9 +14,12 @@ impl Connection {
         eid: Option<String>,
     ) -> End {
         let audio = raw.get("audio").and_then(Value::as_str).unwrap_or_default();
+        let before = self.input_audio.len();
         match realtime_protocol::audio::decode_base64_into(audio, &mut self.input_audio) {
-            Ok(()) => End::Continue,
+            Ok(()) => self.hear(sink, before).await,
             Err(_) => {
+                // A refused append leaves the buffer as it was.
+                self.input_audio.truncate(before);
                 let msg = "Invalid 'audio'. Expected base64-encoded audio bytes.";
                 self.send_error(
                     sink,
@@ -29,6 +34,30 @@ impl Connection {
         }
     }
 
+    /// Runs server VAD over the audio appended from `from` on, when the session's turn
+    /// detection is VAD: speech starts and stops as the detector hears it, with what follows
+    /// (an interrupted response, a commit, a new response).
+    async fn hear(&mut self, sink: &mut Sink, from: usize) -> End {
+        let Some(settings) = self.vad_settings() else {
+            return End::Continue;
+        };
+        let events = self.vad.push(&self.input_audio[from..], &settings);
+        for event in events {
+            let end = match event {
+                VadEvent::Started { audio_start_ms } => {
+                    self.on_speech_started(sink, audio_start_ms).await
+                }
+                VadEvent::Stopped { audio_end_ms } => {
+                    self.on_speech_stopped(sink, audio_end_ms).await
+                }
+            };
+            if !matches!(end, End::Continue) {
+                return end;
+            }
+        }
+        End::Continue
+    }
+
     /// Commits the buffer as a user item. `vad_item` is the id VAD announced, if VAD commits.
     pub(super) async fn on_audio_commit(
         &mut self,
@@ -36,15 +65,16 @@ impl Connection {
         eid: Option<String>,
         vad_item: Option<(String, u64)>,
     ) -> End {
+        let per_ms = self.input_encoding().bytes_per_ms();
         let bytes = match &vad_item {
-            // VAD commits what it heard, even when the client streamed nothing.
-            Some((_, ms)) => self.input_audio.len().max((*ms as usize) * 48),
+            // Injected VAD commits what it says it heard, even when the client streamed nothing.
+            Some((_, ms)) => self.input_audio.len().max((*ms as f64 * per_ms) as usize),
             None => self.input_audio.len(),
         };
-        if vad_item.is_none() && bytes < 4_800 {
+        if vad_item.is_none() && (bytes as f64) < 100.0 * per_ms {
             let msg = format!(
                 "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, but buffer only has {:.2}ms of audio.",
-                bytes as f64 / 48.0
+                bytes as f64 / per_ms
             );
             return self
                 .send_error(
@@ -58,6 +88,9 @@ impl Connection {
                 .await;
         }
         self.input_audio.clear();
+        if vad_item.is_none() {
+            self.vad.reset_speech();
+        }
         let id = vad_item
             .map(|(id, _)| id)
             .unwrap_or_else(|| self.ids.next("item"));
@@ -70,7 +103,17 @@ impl Connection {
                 .get("input_audio_transcription")
                 .is_some_and(Value::is_object)
         };
-        let transcript = self.next_transcript.clone();
+        let committed = CommittedAudio {
+            item_id: id.clone(),
+            duration_ms: (bytes as f64 / per_ms) as u64,
+            index: self.audio_turns,
+            dialect: self.dialect,
+        };
+        self.audio_turns += 1;
+        let transcript = match self.config.responder.transcribe(&committed).await {
+            Some(t) => t,
+            None => self.next_transcript.clone(),
+        };
         let item = Item {
             id: id.clone(),
             kind: ItemKind::Message {
@@ -102,7 +145,7 @@ impl Connection {
         }
         if transcribe {
             let mut ev = json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": id, "content_index": 0, "transcript": transcript});
-            ev["usage"] = json!({"type": "duration", "seconds": (bytes as f64 / 48_000.0 * 10.0).round() / 10.0});
+            ev["usage"] = json!({"type": "duration", "seconds": (bytes as f64 / per_ms / 100.0).round() / 10.0});
             return self.send(sink, ev).await;
         }
         End::Continue

@@ -200,7 +200,8 @@ impl Connection {
                 )
                 .await;
         };
-        let audio_ms = (bytes / 48) as u64;
+        let per_ms = self.output_encoding().bytes_per_ms();
+        let audio_ms = (bytes as f64 / per_ms) as u64;
         if audio_end_ms > audio_ms {
             let msg =
                 format!("Audio content of {audio_ms}ms is already shorter than {audio_end_ms}ms");
@@ -221,8 +222,9 @@ impl Connection {
                 transcript,
             }) = content.get_mut(content_index)
             {
-                *audio_bytes = (audio_end_ms * 48) as usize;
-                transcript.clear();
+                *audio_bytes = (audio_end_ms as f64 * per_ms) as usize;
+                // As the spec says: the server-side transcript is deleted.
+                *transcript = None;
             }
         }
         self.sync_conversation();

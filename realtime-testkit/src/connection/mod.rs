@@ -14,8 +14,9 @@ pub use handle::{ConnectionHandle, HandshakeInfo, ReceivedEvent};
 
 use crate::config::{FakeServerConfig, Fault, Pacing, Validation};
 use crate::ids::IdGen;
-use crate::{validate, wire};
 use crate::model::Item;
+use crate::vad::{Encoding, Vad};
+use crate::{validate, wire};
 use futures_util::{SinkExt, StreamExt};
 use handle::{Command, Parsed, Shared};
 use realtime_protocol::{beta, ga, Dialect};
@@ -72,6 +73,8 @@ pub(crate) fn new(
         reading: true,
         pending_speech_item: None,
         fired: Vec::new(),
+        vad: Vad::new(Encoding::Pcm16 { rate: 24_000 }),
+        audio_turns: 0,
     };
     (handle, conn)
 }
@@ -100,6 +103,10 @@ pub(crate) struct Connection {
     next_transcript: String,
     reading: bool,
     pending_speech_item: Option<String>,
+    /// Server VAD over the appended audio.
+    vad: Vad,
+    /// User audio turns committed so far.
+    audio_turns: usize,
     /// Indices of the configured faults that already fired.
     fired: Vec<usize>,
 }
@@ -341,6 +348,7 @@ impl Connection {
             "input_audio_buffer.commit" => self.on_audio_commit(sink, eid, None).await,
             "input_audio_buffer.clear" => {
                 self.input_audio.clear();
+                self.vad.reset_speech();
                 self.send(sink, json!({"type": "input_audio_buffer.cleared"})).await
             }
             "output_audio_buffer.clear" => self.send(sink, json!({"type": "output_audio_buffer.cleared", "response_id": self.active.as_ref().map(|a| a.id.clone())})).await,

@@ -4,6 +4,7 @@
 use super::{Connection, End, Sink};
 use crate::ids::IdGen;
 use crate::model::{ItemKind, Part, Role};
+use crate::vad::{Encoding, VadSettings};
 use realtime_protocol::Dialect;
 use serde_json::{json, Value};
 
@@ -71,6 +72,8 @@ impl Connection {
         let deep = self.ga();
         merge(&mut self.session, &update, deep);
         self.sync_session();
+        let encoding = self.input_encoding();
+        self.vad.set_encoding(encoding);
         let ev = json!({"type": "session.updated", "session": self.session.clone()});
         self.send(sink, ev).await
     }
@@ -82,6 +85,53 @@ impl Connection {
             self.session.get("turn_detection")
         };
         td.filter(|v| v.is_object())
+    }
+
+    /// The session's input audio encoding.
+    pub(super) fn input_encoding(&self) -> Encoding {
+        if self.ga() {
+            ga_encoding(self.session.pointer("/audio/input/format"))
+        } else {
+            beta_encoding(self.session.get("input_audio_format"))
+        }
+    }
+
+    /// The session's output audio encoding.
+    pub(super) fn output_encoding(&self) -> Encoding {
+        if self.ga() {
+            ga_encoding(self.session.pointer("/audio/output/format"))
+        } else {
+            beta_encoding(self.session.get("output_audio_format"))
+        }
+    }
+
+    /// The detector's settings when turn detection is `server_vad` or `semantic_vad`.
+    pub(super) fn vad_settings(&self) -> Option<VadSettings> {
+        let td = self.turn_detection()?;
+        let num = |k: &str| td.get(k).and_then(Value::as_f64);
+        let ms = |k: &str| td.get(k).and_then(Value::as_u64);
+        match td
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("server_vad")
+        {
+            "server_vad" => Some(VadSettings {
+                threshold: num("threshold").unwrap_or(0.5),
+                prefix_padding_ms: ms("prefix_padding_ms").unwrap_or(300),
+                silence_duration_ms: ms("silence_duration_ms").unwrap_or(500),
+            }),
+            // Semantic VAD waits longer or shorter for the end of a turn by eagerness.
+            "semantic_vad" => Some(VadSettings {
+                threshold: 0.5,
+                prefix_padding_ms: 300,
+                silence_duration_ms: match td.get("eagerness").and_then(Value::as_str) {
+                    Some("low") => 1_000,
+                    Some("high") => 250,
+                    _ => 500,
+                },
+            }),
+            _ => None,
+        }
     }
 
     pub(super) fn output_audio(&self, response: Option<&Value>) -> bool {
@@ -191,5 +241,29 @@ mod tests {
             true,
         );
         assert_eq!(s["audio"]["input"]["turn_detection"], Value::Null);
+    }
+}
+
+/// A GA format object (`{"type": "audio/pcm", "rate": 24000}`, `audio/pcmu`, `audio/pcma`).
+fn ga_encoding(format: Option<&Value>) -> Encoding {
+    match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
+        Some("audio/pcmu") => Encoding::Ulaw,
+        Some("audio/pcma") => Encoding::Alaw,
+        _ => Encoding::Pcm16 {
+            rate: format
+                .and_then(|f| f.get("rate"))
+                .and_then(Value::as_u64)
+                .and_then(|r| u32::try_from(r).ok())
+                .unwrap_or(24_000),
+        },
+    }
+}
+
+/// A beta format name (`pcm16`, `g711_ulaw`, `g711_alaw`).
+fn beta_encoding(format: Option<&Value>) -> Encoding {
+    match format.and_then(Value::as_str) {
+        Some("g711_ulaw") => Encoding::Ulaw,
+        Some("g711_alaw") => Encoding::Alaw,
+        _ => Encoding::Pcm16 { rate: 24_000 },
     }
 }

@@ -4,6 +4,7 @@
 use super::{Connection, End, Sink};
 use crate::model::{event_part_json, Item, ItemKind, Part, Role};
 use crate::responder::{ResponseContext, ResponsePart, ResponsePlan};
+use crate::vad::{linear_to_alaw, linear_to_ulaw, Encoding};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use tokio::time::Instant;
@@ -84,6 +85,8 @@ pub(super) struct ActiveResponse {
     pub(super) audio_ms: f64,
     pub(super) status: &'static str,
     pub(super) output_audio: bool,
+    /// Bytes per millisecond of the output encoding, for real-time pacing.
+    pub(super) bytes_per_ms: f64,
 }
 
 impl Connection {
@@ -164,13 +167,18 @@ impl Connection {
             audio_ms: 0.0,
             status: "completed",
             output_audio,
+            bytes_per_ms: self.output_encoding().bytes_per_ms(),
         });
         self.step(sink).await
     }
 
     pub(super) fn plan_steps(&mut self, plan: ResponsePlan) -> VecDeque<Step> {
         let mut steps = VecDeque::from([Step::Created]);
-        let chunk = self.config.audio_chunk_bytes.max(2);
+        // Responders speak PCM16 24 kHz; a G.711 session hears it as G.711 8 kHz, in chunks of
+        // the same duration.
+        let encoding = self.output_encoding();
+        let chunk_ms = self.config.audio_chunk_bytes.max(2) as f64 / 48.0;
+        let chunk = ((chunk_ms * encoding.bytes_per_ms()) as usize).max(1);
         for (output_index, part) in plan.parts.into_iter().enumerate() {
             match part {
                 ResponsePart::Text(text) => {
@@ -210,13 +218,14 @@ impl Connection {
                     });
                     let part = Part::Audio {
                         audio_bytes: 0,
-                        transcript: String::new(),
+                        transcript: Some(String::new()),
                     };
                     steps.push_back(Step::PartAdded {
                         item_id: item_id.clone(),
                         output_index,
                         part,
                     });
+                    let pcm = encode_output(&pcm, encoding);
                     let chunks: Vec<&[u8]> = pcm.chunks(chunk).collect();
                     let ws = words(&transcript);
                     let n = chunks.len().max(1);
@@ -394,7 +403,7 @@ impl Connection {
                     }
                 }
                 if let Some(a) = self.active.as_mut() {
-                    a.audio_ms += pcm.len() as f64 / 48.0;
+                    a.audio_ms += pcm.len() as f64 / a.bytes_per_ms;
                 }
                 self.sync_conversation();
                 let kind = self.name("response.output_audio.delta", "response.audio.delta");
@@ -409,8 +418,12 @@ impl Connection {
                 if let Some(ItemKind::Message { content, .. }) =
                     self.item_mut(&item_id).map(|i| &mut i.kind)
                 {
-                    if let Some(Part::Audio { transcript, .. }) = content.last_mut() {
-                        transcript.push_str(&delta);
+                    if let Some(Part::Audio {
+                        transcript: Some(t),
+                        ..
+                    }) = content.last_mut()
+                    {
+                        t.push_str(&delta);
                     }
                 }
                 self.sync_conversation();
@@ -432,7 +445,7 @@ impl Connection {
                 output_index,
             } => {
                 let transcript = match self.last_part(&item_id) {
-                    Some(Part::Audio { transcript, .. }) => transcript,
+                    Some(Part::Audio { transcript, .. }) => transcript.unwrap_or_default(),
                     _ => String::new(),
                 };
                 let kind = self.name(
@@ -688,6 +701,36 @@ pub(super) fn split_chunks(s: &str, n: usize) -> Vec<String> {
         return vec![String::new()];
     }
     chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
+}
+
+/// PCM16 24 kHz in the session's output encoding: as is, resampled for another PCM rate, or
+/// G.711 at 8 kHz (each output sample the mean of the input samples it covers).
+fn encode_output(pcm: &[u8], encoding: Encoding) -> Vec<u8> {
+    let samples: Vec<i16> = pcm
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let resample = |rate: u32| -> Vec<i16> {
+        let ratio = 24_000.0 / f64::from(rate.max(1));
+        let n = (samples.len() as f64 / ratio) as usize;
+        (0..n)
+            .map(|i| {
+                let lo = (i as f64 * ratio) as usize;
+                let hi = (((i + 1) as f64 * ratio) as usize).clamp(lo + 1, samples.len());
+                let sum: i64 = samples[lo..hi].iter().map(|&s| i64::from(s)).sum();
+                (sum / (hi - lo) as i64) as i16
+            })
+            .collect()
+    };
+    match encoding {
+        Encoding::Pcm16 { rate: 24_000 } => pcm.to_vec(),
+        Encoding::Pcm16 { rate } => resample(rate)
+            .into_iter()
+            .flat_map(i16::to_le_bytes)
+            .collect(),
+        Encoding::Ulaw => resample(8_000).into_iter().map(linear_to_ulaw).collect(),
+        Encoding::Alaw => resample(8_000).into_iter().map(linear_to_alaw).collect(),
+    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test file uses part of it
 //! A plain tokio-tungstenite client of the fake server, for the testkit's own tests. Every wait
 //! has a timeout; every frame the server sends must parse as a known event of its dialect.
 
@@ -129,4 +130,3 @@ pub(crate) fn user_text(text: &str) -> Value {
 pub(crate) fn both() -> [Dialect; 2] {
     [Dialect::Ga, Dialect::Beta]
 }
-

@@ -47,10 +47,12 @@
 mod config;
 mod connection;
 mod generated;
+mod http;
 mod ids;
 mod model;
 mod replay;
 mod responder;
+mod rest;
 mod schema;
 mod server;
 mod vad;
@@ -65,4 +67,5 @@ pub use responder::{
     tone, tone_for_text, CommittedAudio, Echo, FnResponder, Responder, ResponseContext,
     ResponsePart, ResponsePlan, Scripted, ToolCaller,
 };
+pub use rest::{CallAction, IncomingCall, WebhookError};
 pub use server::FakeRealtimeServer;

@@ -3,14 +3,19 @@
 
 use crate::config::{Auth, FakeServerConfig};
 use crate::connection::{self, ConnectionHandle, HandshakeInfo};
+use crate::http::{self, Request};
+use crate::ids::IdGen;
+use crate::rest::{self, IncomingCall, RestState, WebhookError};
 use realtime_protocol::Dialect;
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{self, StatusCode};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -34,6 +39,8 @@ pub struct FakeRealtimeServer {
     cancel: CancellationToken,
     tracker: TaskTracker,
     registry: Arc<Registry>,
+    rest: Arc<RestState>,
+    clock: crate::config::Clock,
 }
 
 impl std::fmt::Debug for Registry {
@@ -61,11 +68,14 @@ impl FakeRealtimeServer {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let registry = Arc::new(Registry::default());
+        let rest = Arc::new(RestState::new(config.seed));
+        let clock = config.clock;
         let config = Arc::new(config);
         {
             let cancel = cancel.clone();
             let tracker2 = tracker.clone();
             let registry = registry.clone();
+            let rest = rest.clone();
             tracker.spawn(async move {
                 let mut serial = 0u64;
                 loop {
@@ -78,9 +88,13 @@ impl FakeRealtimeServer {
                     };
                     let _ = stream.set_nodelay(true);
                     serial += 1;
-                    let (config, registry, cancel) =
-                        (config.clone(), registry.clone(), cancel.child_token());
-                    tracker2.spawn(serve(stream, serial, config, registry, cancel));
+                    let (config, registry, rest, cancel) = (
+                        config.clone(),
+                        registry.clone(),
+                        rest.clone(),
+                        cancel.child_token(),
+                    );
+                    tracker2.spawn(serve(stream, serial, config, registry, rest, cancel));
                 }
             });
         }
@@ -89,6 +103,8 @@ impl FakeRealtimeServer {
             cancel,
             tracker,
             registry,
+            rest,
+            clock,
         })
     }
 
@@ -105,6 +121,36 @@ impl FakeRealtimeServer {
     /// The base URL without query, `ws://127.0.0.1:PORT/v1/realtime`.
     pub fn base_url(&self) -> String {
         format!("ws://{}/v1/realtime", self.addr)
+    }
+
+    /// The REST base URL, `http://127.0.0.1:PORT/v1` (`/realtime/client_secrets`,
+    /// `/realtime/calls/{call_id}/accept|reject|hangup|refer`).
+    pub fn rest_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Simulates an incoming SIP call: POSTs a `realtime.call.incoming` webhook to
+    /// `webhook_url` (`http://host:port/path`), signed with `secret` as OpenAI signs them
+    /// (`webhook-id`, `webhook-timestamp`, `webhook-signature`: standard webhooks, HMAC-SHA256;
+    /// a `whsec_` secret is base64). The call can then be accepted, rejected, referred or hung
+    /// up through [`Self::rest_url`], and a WebSocket may attach with `?call_id=` once it was
+    /// accepted. The returned [`IncomingCall`] reports what the application did.
+    ///
+    /// # Errors
+    /// The URL is not plain `http://`, or the receiver could not be reached or did not answer.
+    pub async fn incoming_call(
+        &self,
+        webhook_url: &str,
+        secret: &str,
+        sip_headers: &[(String, String)],
+    ) -> Result<IncomingCall, WebhookError> {
+        rest::incoming_call(&self.rest, self.clock, webhook_url, secret, sip_headers).await
+    }
+
+    /// Makes every ephemeral key minted so far expire now: the next WebSocket that presents
+    /// one is refused with 401.
+    pub fn expire_client_secrets(&self) {
+        self.rest.expire_secrets();
     }
 
     /// Waits for the next connection not returned before (in accept order), up to `timeout`.
@@ -149,41 +195,66 @@ impl Drop for FakeRealtimeServer {
     }
 }
 
-#[allow(clippy::result_large_err)] // the callback's signature is tungstenite's
 async fn serve(
-    stream: TcpStream,
+    mut stream: TcpStream,
     serial: u64,
     config: Arc<FakeServerConfig>,
     registry: Arc<Registry>,
+    rest: Arc<RestState>,
     cancel: CancellationToken,
 ) {
-    let captured: Arc<Mutex<Option<HandshakeInfo>>> = Arc::default();
-    let cb_captured = captured.clone();
-    let auth = config.auth.clone();
-    let callback = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        let info = check_request(req, &auth)?;
-        if let Ok(mut slot) = cb_captured.lock() {
-            *slot = Some(info);
-        }
-        Ok(resp)
-    };
-    let handshake = tokio_tungstenite::accept_hdr_async(stream, callback);
-    let ws = tokio::select! {
+    let req = tokio::select! {
         _ = cancel.cancelled() => return,
-        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => match r {
-            Ok(Ok(ws)) => ws,
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, http::read_request(&mut stream)) => match r {
+            Ok(Some(req)) => req,
             _ => return,
         },
     };
-    let Some(info) = captured.lock().ok().and_then(|mut s| s.take()) else {
+    if !req.is_upgrade() {
+        let (seed, clock) = (config.seed, config.clock);
+        let defaults = move || {
+            connection::initial_session(Dialect::Ga, &mut IdGen::new(seed), clock.now(), None)
+        };
+        rest::serve(&mut stream, req, &config.auth, clock, defaults, &rest).await;
+        return;
+    }
+    let (info, initial) = match check_request(&req, &config.auth, &rest) {
+        Ok(ok) => ok,
+        Err((status, body)) => {
+            let _ = http::write_response(&mut stream, status, &[], &body).await;
+            return;
+        }
+    };
+    let Some(accept) = req
+        .header("sec-websocket-key")
+        .map(|k| derive_accept_key(k.trim().as_bytes()))
+    else {
+        let body = rest::error_body("Missing Sec-WebSocket-Key.", None, None);
+        let _ = http::write_response(&mut stream, 400, &[], &body).await;
         return;
     };
+    let switching = [
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-accept", accept.as_str()),
+    ];
+    if http::write_response(&mut stream, 101, &switching, "")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, None).await;
     if let Some(replay) = &config.replay {
         let conn = usize::try_from(serial).unwrap_or(usize::MAX);
         replay.serve(ws, conn, cancel).await;
         return;
     }
-    let (handle, conn) = connection::new(serial, info, config);
+    let call_id = info.call_id.clone();
+    let (handle, conn) = connection::new(serial, info, config, initial);
+    if let Some(call_id) = call_id {
+        rest.attach(&call_id, handle.clone());
+    }
     if let Ok(mut conns) = registry.conns.lock() {
         conns.push(handle);
     }
@@ -191,99 +262,84 @@ async fn serve(
     conn.run(ws, cancel).await;
 }
 
-/// The JSON body OpenAI sends with a refused handshake.
-fn error_body(message: &str, code: Option<&str>) -> String {
-    serde_json::json!({
-        "error": {"message": message, "type": "invalid_request_error", "param": null, "code": code}
-    })
-    .to_string()
-}
-
-fn refuse(status: StatusCode, message: &str, code: Option<&str>) -> ErrorResponse {
-    let mut resp = http::Response::new(Some(error_body(message, code)));
-    *resp.status_mut() = status;
-    if let Ok(v) = http::HeaderValue::from_str("application/json") {
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
-    }
-    resp
-}
-
-/// Shows a key the way the service does in its error: never in full.
-fn redact_key(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    if chars.len() <= 10 {
-        return "***".to_owned();
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}***{tail}")
-}
-
-#[allow(clippy::result_large_err)] // tungstenite's `ErrorResponse` is the refusal itself
-fn check_request(req: &Request, auth: &Auth) -> Result<HandshakeInfo, ErrorResponse> {
-    let path = req.uri().path().to_owned();
+/// Checks a WebSocket handshake like the service: path, key (an API key, or an ephemeral key
+/// minted by `client_secrets`), a SIP `call_id` that was accepted. Returns what the connection
+/// starts with (the minted or accepted session), or the refusal's status and body.
+fn check_request(
+    req: &Request,
+    auth: &Auth,
+    rest: &RestState,
+) -> Result<(HandshakeInfo, Option<Value>), (u16, String)> {
+    let path = req.path.clone();
     let known_path = matches!(
         path.as_str(),
         "/v1/realtime" | "/openai/realtime" | "/openai/v1/realtime"
     );
     if !known_path {
-        return Err(refuse(
-            StatusCode::NOT_FOUND,
-            &format!("Invalid URL (GET {path})"),
-            None,
+        return Err((
+            404,
+            rest::error_body(&format!("Invalid URL (GET {path})"), None, None),
         ));
     }
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let key = header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer ").map(|k| k.trim().to_owned()))
-        .or_else(|| header("api-key"))
-        .filter(|k| !k.is_empty());
-    match (auth, &key) {
-        (Auth::Open, _) => {}
-        (_, None) => {
-            return Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                None,
-            ))
+    let key = rest::bearer(req);
+    let mut initial = None;
+    match key.as_deref() {
+        Some(k) if k.starts_with("ek_") => {
+            match rest.secret_session(k) {
+                Some(session) => initial = Some(session),
+                None => {
+                    let message = format!("Incorrect API key provided: {}. The ephemeral key is unknown or has expired.", rest::redact_key(k));
+                    return Err((
+                        401,
+                        rest::error_body(&message, Some("invalid_api_key"), None),
+                    ));
+                }
+            }
         }
-        (Auth::Keys(keys), Some(k)) if !keys.iter().any(|allowed| allowed == k) => {
-            return Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                &format!("Incorrect API key provided: {}.", redact_key(k)),
-                Some("invalid_api_key"),
-            ))
+        k => {
+            if let Err((message, code)) = rest::check_key(auth, k) {
+                return Err((401, rest::error_body(&message, code, None)));
+            }
         }
-        _ => {}
     }
-    let dialect = match header("openai-beta") {
+    let call_id = req.query_param("call_id").map(str::to_owned);
+    if let Some(id) = &call_id {
+        match rest.attachable_call(id) {
+            Ok(session) => initial = Some(session),
+            Err(message) => {
+                return Err((
+                    404,
+                    rest::error_body(&message, Some("call_not_found"), Some("call_id")),
+                ))
+            }
+        }
+    }
+    let dialect = match req.header("openai-beta") {
         Some(v) if v.split(',').any(|p| p.trim() == "realtime=v1") => Dialect::Beta,
         _ => Dialect::Ga,
     };
     let mut headers: Vec<(String, String)> = req
-        .headers()
+        .headers
         .iter()
-        .map(|(k, v)| {
-            let name = k.as_str().to_ascii_lowercase();
+        .map(|(name, v)| {
             let value = match name.as_str() {
                 "authorization" => "Bearer [redacted]".to_owned(),
                 "api-key" => "[redacted]".to_owned(),
-                _ => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                _ => v.clone(),
             };
-            (name, value)
+            (name.clone(), value)
         })
         .collect();
     headers.sort();
-    Ok(HandshakeInfo {
-        path,
-        query: req.uri().query().unwrap_or_default().to_owned(),
-        headers,
-        dialect,
-        authenticated_with: key.map(|k| redact_key(&k)),
-    })
+    Ok((
+        HandshakeInfo {
+            path,
+            query: req.query.clone(),
+            headers,
+            dialect,
+            authenticated_with: key.map(|k| rest::redact_key(&k)),
+            call_id,
+        },
+        initial,
+    ))
 }

@@ -25,6 +25,8 @@ pub struct HandshakeInfo {
     pub dialect: Dialect,
     /// The key used, shown as the service shows it in errors (`sk-***abcd`), if any.
     pub authenticated_with: Option<String>,
+    /// The SIP call this socket attached to (`?call_id=`), if any.
+    pub call_id: Option<String>,
 }
 
 impl HandshakeInfo {

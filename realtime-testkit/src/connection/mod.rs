@@ -11,6 +11,7 @@ mod session;
 mod streaming;
 
 pub use handle::{ConnectionHandle, HandshakeInfo, ReceivedEvent};
+pub(crate) use session::{initial_session, merge_session};
 
 use crate::config::{FakeServerConfig, Fault, Pacing, Validation};
 use crate::ids::IdGen;
@@ -46,6 +47,7 @@ pub(crate) fn new(
     serial: u64,
     info: HandshakeInfo,
     config: Arc<FakeServerConfig>,
+    initial: Option<Value>,
 ) -> (ConnectionHandle, Connection) {
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let shared = Arc::new(Shared::default());
@@ -75,6 +77,7 @@ pub(crate) fn new(
         fired: Vec::new(),
         vad: Vad::new(Encoding::Pcm16 { rate: 24_000 }),
         audio_turns: 0,
+        initial,
     };
     (handle, conn)
 }
@@ -107,6 +110,8 @@ pub(crate) struct Connection {
     vad: Vad,
     /// User audio turns committed so far.
     audio_turns: usize,
+    /// The session a minted key or an accepted call starts with, over the defaults.
+    initial: Option<Value>,
     /// Indices of the configured faults that already fired.
     fired: Vec<usize>,
 }
@@ -126,8 +131,11 @@ impl Connection {
         {
             self.reading = false;
         }
+        let now = self.config.clock.now();
         self.session =
-            session::default_session(self.dialect, &mut self.ids, self.config.clock.now());
+            session::initial_session(self.dialect, &mut self.ids, now, self.initial.take());
+        let encoding = self.input_encoding();
+        self.vad.set_encoding(encoding);
         self.sync_session();
         let created = json!({"type": "session.created", "session": self.session.clone()});
         let mut end = self.send(&mut sink, created).await;

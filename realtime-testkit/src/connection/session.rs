@@ -170,6 +170,26 @@ pub(super) fn merge(session: &mut Value, update: &Value, deep: bool) {
     }
 }
 
+/// The session a connection starts with: the dialect's defaults, with a minted key's or an
+/// accepted call's configuration (GA) merged over them.
+pub(crate) fn initial_session(
+    dialect: Dialect,
+    ids: &mut IdGen,
+    now: i64,
+    over: Option<Value>,
+) -> Value {
+    let mut session = default_session(dialect, ids, now);
+    if let Some(over) = over.filter(|_| dialect == Dialect::Ga) {
+        merge_session(&mut session, &over);
+    }
+    session
+}
+
+/// Merges a GA session configuration over a session (nested objects merge).
+pub(crate) fn merge_session(session: &mut Value, over: &Value) {
+    merge(session, over, true);
+}
+
 pub(super) fn default_session(dialect: Dialect, ids: &mut IdGen, now: i64) -> Value {
     let id = ids.next("sess");
     match dialect {
@@ -219,6 +239,30 @@ pub(super) fn default_session(dialect: Dialect, ids: &mut IdGen, now: i64) -> Va
     }
 }
 
+/// A GA format object (`{"type": "audio/pcm", "rate": 24000}`, `audio/pcmu`, `audio/pcma`).
+fn ga_encoding(format: Option<&Value>) -> Encoding {
+    match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
+        Some("audio/pcmu") => Encoding::Ulaw,
+        Some("audio/pcma") => Encoding::Alaw,
+        _ => Encoding::Pcm16 {
+            rate: format
+                .and_then(|f| f.get("rate"))
+                .and_then(Value::as_u64)
+                .and_then(|r| u32::try_from(r).ok())
+                .unwrap_or(24_000),
+        },
+    }
+}
+
+/// A beta format name (`pcm16`, `g711_ulaw`, `g711_alaw`).
+fn beta_encoding(format: Option<&Value>) -> Encoding {
+    match format.and_then(Value::as_str) {
+        Some("g711_ulaw") => Encoding::Ulaw,
+        Some("g711_alaw") => Encoding::Alaw,
+        _ => Encoding::Pcm16 { rate: 24_000 },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,29 +285,5 @@ mod tests {
             true,
         );
         assert_eq!(s["audio"]["input"]["turn_detection"], Value::Null);
-    }
-}
-
-/// A GA format object (`{"type": "audio/pcm", "rate": 24000}`, `audio/pcmu`, `audio/pcma`).
-fn ga_encoding(format: Option<&Value>) -> Encoding {
-    match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
-        Some("audio/pcmu") => Encoding::Ulaw,
-        Some("audio/pcma") => Encoding::Alaw,
-        _ => Encoding::Pcm16 {
-            rate: format
-                .and_then(|f| f.get("rate"))
-                .and_then(Value::as_u64)
-                .and_then(|r| u32::try_from(r).ok())
-                .unwrap_or(24_000),
-        },
-    }
-}
-
-/// A beta format name (`pcm16`, `g711_ulaw`, `g711_alaw`).
-fn beta_encoding(format: Option<&Value>) -> Encoding {
-    match format.and_then(Value::as_str) {
-        Some("g711_ulaw") => Encoding::Ulaw,
-        Some("g711_alaw") => Encoding::Alaw,
-        _ => Encoding::Pcm16 { rate: 24_000 },
     }
 }

@@ -130,3 +130,42 @@ pub(crate) fn user_text(text: &str) -> Value {
 pub(crate) fn both() -> [Dialect; 2] {
     [Dialect::Ga, Dialect::Beta]
 }
+
+/// A bare HTTP/1.1 exchange on loopback: sends `method path` with an optional bearer key and
+/// JSON body, returns the status and the body as JSON (`Null` when empty).
+pub(crate) async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = key
+        .map(|k| format!("authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let exchange = async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        out
+    };
+    let out = tokio::time::timeout(WAIT, exchange)
+        .await
+        .expect("HTTP timed out");
+    let text = String::from_utf8(out).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let json = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(body).unwrap()
+    };
+    (status, json)
+}

@@ -10,6 +10,8 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum Auth {
     /// Any non-empty key, as `Authorization: Bearer …` or Azure's `api-key` header. The default.
+    /// An ephemeral key (`ek_…`) must have been minted by this server's `client_secrets` and
+    /// not have expired, with every `Auth` but `Open`.
     #[default]
     AnyKey,
     /// Only these keys.

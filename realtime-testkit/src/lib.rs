@@ -16,8 +16,21 @@
 //! event that differs from the recording fails the replay with both events and their
 //! difference ([`ReplayError`]).
 //!
-//! It does not recognize speech (committed audio gets a configured transcript), does not run
-//! a model, and does not implement WebRTC, SIP or the REST endpoints.
+//! It is as strict as the service: every client event is checked against the spec's schema of
+//! its dialect and refused with the service's error (`unknown_parameter`,
+//! `missing_required_parameter`, `invalid_type`, `invalid_value`, … with `param` naming the
+//! field), unless [`Validation::Lenient`] is chosen. Frames go out as the service writes them:
+//! `type` first, then `event_id`, then the spec's order.
+//!
+//! It hears: with `server_vad` or `semantic_vad` turn detection, speech in the appended audio
+//! (PCM16 or G.711) starts and ends turns and interrupts responses, as a caller's voice would.
+//! And it answers the REST calls beside the WebSocket: ephemeral keys
+//! (`POST /v1/realtime/client_secrets`) and SIP call control, with simulated incoming calls
+//! delivered as signed webhooks ([`FakeRealtimeServer::incoming_call`]).
+//!
+//! What it does not model is listed in the crate's README: it does not recognize words
+//! (committed audio gets a transcript from the [`Responder`] or the configuration), does not
+//! run a model, and does not implement WebRTC, MCP or the transcription-only sessions.
 //!
 //! ```
 //! use realtime_testkit::{FakeRealtimeServer, FakeServerConfig, ResponsePlan, Scripted};

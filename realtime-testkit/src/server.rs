@@ -287,6 +287,7 @@ fn check_request(
         Some(k) if k.starts_with("ek_") => {
             match rest.secret_session(k) {
                 Some(session) => initial = Some(session),
+                None if *auth == Auth::Open => {}
                 None => {
                     let message = format!("Incorrect API key provided: {}. The ephemeral key is unknown or has expired.", rest::redact_key(k));
                     return Err((

@@ -756,3 +756,62 @@ fn summarize(frames: Vec<Value>) -> Vec<Value> {
         })
         .collect()
 }
+
+/// Every frame of a full session is written as the service writes it: `type` first, then
+/// `event_id`, whatever serde_json features this build has.
+#[tokio::test]
+async fn every_frame_starts_with_type_then_event_id() {
+    for dialect in both() {
+        let config = FakeServerConfig::default().with_responder(Scripted::new([
+            ResponsePlan::new([ResponsePart::Audio {
+                pcm: vec![0u8; 9_600],
+                transcript: "two hundred ms".into(),
+            }]),
+            ResponsePlan::new([ResponsePart::FunctionCall {
+                name: "get_weather".into(),
+                arguments: r#"{"city":"Paris"}"#.into(),
+                call_id: None,
+            }]),
+        ]));
+        let (server, mut c, _conn) = start(config, dialect).await;
+        let events = [
+            user_text("Hi"),
+            json!({"type": "response.create"}),
+            json!({"type": "response.create"}),
+            json!({"type": "conversation.item.retrieve", "item_id": "nope"}),
+            json!({"type": "input_audio_buffer.clear"}),
+        ];
+        let mut frames = Vec::new();
+        for e in events {
+            let is_response = e["type"] == "response.create";
+            c.send(e).await;
+            loop {
+                let text = c.recv_text().await;
+                let v: Value = serde_json::from_str(&text).unwrap();
+                frames.push(text);
+                let t = v["type"].as_str().unwrap_or_default().to_owned();
+                let last = if is_response {
+                    t == "rate_limits.updated"
+                } else {
+                    true
+                };
+                if last {
+                    break;
+                }
+            }
+        }
+        assert!(frames.len() > 20, "{dialect:?}: {}", frames.len());
+        for f in &frames {
+            assert!(
+                f.starts_with(r#"{"type":""#),
+                "{dialect:?}: type is not first: {f}"
+            );
+            let after_type = &f[f.find("\",").unwrap() + 2..];
+            assert!(
+                after_type.starts_with(r#""event_id":""#),
+                "{dialect:?}: event_id is not second: {f}"
+            );
+        }
+        server.shutdown().await;
+    }
+}

@@ -101,6 +101,17 @@ impl Client {
         }
     }
 
+    /// The next text frame as sent.
+    pub(crate) async fn recv_text(&mut self) -> String {
+        loop {
+            match self.frame().await {
+                Some(Ok(Message::Text(t))) => return t.as_str().to_owned(),
+                Some(Ok(_)) => continue,
+                other => panic!("connection ended: {other:?}"),
+            }
+        }
+    }
+
     /// Frames up to and including the first of type `until`.
     pub(crate) async fn recv_until(&mut self, until: &str) -> Vec<Value> {
         let mut out = Vec::new();

@@ -42,6 +42,7 @@ mod playback;
 mod runner;
 mod session;
 mod settings;
+mod sip;
 
 pub use config::{defaults, EventQueuePolicy, ReconnectPolicy, RunConfig};
 pub use error::{Result, RunnerError};
@@ -59,6 +60,7 @@ pub use settings::{
     AudioFormat, Eagerness, Modality, NoiseReduction, SessionSettings, Tracing,
     TranscriptionSettings, TurnDetection,
 };
+pub use sip::{IncomingCall, SipCalls, WebhookError, WebhookVerifier};
 
 /// The crates users name alongside the runner.
 pub use realtime_agent as agent;

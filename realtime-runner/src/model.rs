@@ -398,6 +398,8 @@ pub struct ModelConnectOptions {
     pub model: Option<String>,
     /// Emit [`ModelEvent::Raw`] for every server event.
     pub raw_events: bool,
+    /// Attach to this SIP call (`?call_id=`) instead of naming a model.
+    pub sip_call_id: Option<String>,
 }
 
 /// A realtime model provider: connects and returns a [`ModelConnection`].

@@ -1,12 +1,13 @@
 //! [`RealtimeRunner`] and [`RunConfig`]: how sessions are started.
 
 use crate::config::RunConfig;
-use crate::error::Result;
+use crate::error::{Result, RunnerError};
 use crate::history::HistoryItem;
 use crate::model::{ModelConnectOptions, ModelInput, RealtimeModel};
 use crate::openai::OpenAIRealtimeModel;
 use crate::session::{self, RealtimeSession, SessionSetup};
-use crate::settings::agent_settings;
+use crate::settings::{agent_settings, SessionSettings};
+use crate::sip::SipCalls;
 use realtime_agent::{OutputGuardrail, RealtimeAgent, RunContext};
 use std::fmt;
 use std::sync::Arc;
@@ -101,9 +102,48 @@ impl<Ctx: Send + Sync + 'static> RealtimeRunner<Ctx> {
         let ctx = RunContext::new(context);
         let agent = self.inner.agent.clone();
         let settings = agent_settings(&self.inner.config.settings, &agent, &ctx, true).await?;
+        self.start(ctx, agent, settings, history, None).await
+    }
+
+    /// Accepts an incoming SIP call (see [`crate::WebhookVerifier`]) with the session settings
+    /// of this runner's agent (instructions, tools, voice, audio settings), then runs a session
+    /// attached to the call (`?call_id=`), which re-attaches if the connection drops.
+    ///
+    /// # Errors
+    /// The agent's tools are misconfigured, the runner speaks beta (SIP is GA only), the
+    /// accept was refused (the call is gone, or was already accepted), or the connection failed.
+    pub async fn accept_sip_call(
+        &self,
+        calls: &SipCalls,
+        call_id: &str,
+        context: Ctx,
+    ) -> Result<RealtimeSession<Ctx>> {
+        if self.inner.config.dialect == realtime_protocol::Dialect::Beta {
+            return Err(RunnerError::Unsupported {
+                dialect: "beta",
+                feature: "SIP calls".into(),
+            });
+        }
+        let ctx = RunContext::new(context);
+        let agent = self.inner.agent.clone();
+        let settings = agent_settings(&self.inner.config.settings, &agent, &ctx, true).await?;
+        calls.accept(call_id, &settings).await?;
+        self.start(ctx, agent, settings, Vec::new(), Some(call_id.to_owned()))
+            .await
+    }
+
+    async fn start(
+        &self,
+        ctx: RunContext<Ctx>,
+        agent: RealtimeAgent<Ctx>,
+        settings: SessionSettings,
+        history: Vec<HistoryItem>,
+        sip_call_id: Option<String>,
+    ) -> Result<RealtimeSession<Ctx>> {
         let options = ModelConnectOptions {
             model: settings.model.clone(),
             raw_events: self.inner.config.raw_events,
+            sip_call_id: sip_call_id.clone(),
         };
         let conn = self.inner.model.connect(options).await?;
         conn.sender
@@ -128,6 +168,7 @@ impl<Ctx: Send + Sync + 'static> RealtimeRunner<Ctx> {
             settings,
             conn,
             history,
+            sip_call_id,
         }))
     }
 }

@@ -391,24 +391,7 @@ impl<P: Protocol> ConnectionBuilder<P> {
     }
 
     pub(crate) async fn resolve_auth(&self) -> Result<AuthHeader> {
-        let bearer = |k: ApiKey| {
-            if k.is_empty() {
-                Err(TransportError::MissingApiKey)
-            } else {
-                Ok(AuthHeader::Bearer(k))
-            }
-        };
-        match &self.auth {
-            Auth::FromEnv => match std::env::var("OPENAI_API_KEY") {
-                Ok(k) if !k.trim().is_empty() => Ok(AuthHeader::Bearer(ApiKey::new(k))),
-                _ => Err(TransportError::MissingApiKey),
-            },
-            Auth::ApiKey(k) | Auth::ClientSecret(k) => bearer(k.clone()),
-            Auth::AzureApiKey(k) if k.is_empty() => Err(TransportError::MissingApiKey),
-            Auth::AzureApiKey(k) => Ok(AuthHeader::AzureKey(k.clone())),
-            Auth::Provider(p) => bearer(p.api_key().await.map_err(TransportError::KeyProvider)?),
-            Auth::None => Ok(AuthHeader::None),
-        }
+        crate::auth::resolve(&self.auth).await
     }
 }
 

@@ -40,6 +40,7 @@ mod auth;
 mod config;
 mod connection;
 mod error;
+mod rest;
 mod tls;
 
 pub use auth::{ApiKey, Auth, KeyProvider, KeyProviderError};
@@ -51,4 +52,5 @@ pub use config::{
 };
 pub use connection::{EventReceiver, EventSender, RealtimeConnection};
 pub use error::{Result, TransportError};
+pub use rest::{RestClient, RestResponse};
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;

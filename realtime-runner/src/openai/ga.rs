@@ -239,7 +239,7 @@ pub(super) fn noise(n: NoiseReduction) -> &'static str {
     }
 }
 
-fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
+pub(crate) fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
     let mut req = ga::SessionCreateRequest::default();
     req.model = s.model.as_deref().map(ga::Model::from);
     req.instructions.clone_from(&s.instructions);

@@ -379,7 +379,7 @@ impl OpenAIRealtimeModel {
         for (k, v) in &self.headers {
             b = b.header(k, v);
         }
-        if let Some(c) = &self.sip_call_id {
+        if let Some(c) = options.sip_call_id.as_ref().or(self.sip_call_id.as_ref()) {
             b = b.sip_call_id(c);
         }
         if let Some((i, t)) = self.keep_alive {
@@ -582,6 +582,11 @@ pub(crate) fn index(i: i64) -> u32 {
 
 pub(crate) fn ms(i: i64) -> u64 {
     u64::try_from(i).unwrap_or(0)
+}
+
+/// The GA session object of these settings (`session.update`'s `session`, a SIP accept's body).
+pub(crate) fn ga_session_json(settings: &crate::settings::SessionSettings) -> serde_json::Value {
+    serde_json::to_value(ga::session(settings)).unwrap_or_default()
 }
 
 #[cfg(test)]

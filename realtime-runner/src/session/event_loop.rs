@@ -72,6 +72,8 @@ pub(super) struct Loop<Ctx> {
     pub(super) audio: AudioItems,
     /// Whether the assistant has produced audio (the voice is then fixed).
     pub(super) assistant_audio: bool,
+    /// The SIP call attached to, if any.
+    pub(super) sip_call_id: Option<String>,
     pub(super) guard_tasks: JoinSet<GuardResult>,
     pub(super) reconnecting: Option<Reconnecting>,
     pub(super) cancel: CancellationToken,

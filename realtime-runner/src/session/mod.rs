@@ -54,6 +54,8 @@ pub(crate) struct SessionSetup<Ctx> {
     pub(crate) settings: SessionSettings,
     pub(crate) conn: ModelConnection,
     pub(crate) history: Vec<HistoryItem>,
+    /// The SIP call the session is attached to, re-attached on reconnect.
+    pub(crate) sip_call_id: Option<String>,
 }
 
 pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> RealtimeSession<Ctx> {
@@ -99,6 +101,7 @@ pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> Rea
         guard_tasks: JoinSet::new(),
         reconnecting: None,
         cancel: cancel.clone(),
+        sip_call_id: setup.sip_call_id,
     };
     let task = tokio::spawn(async move {
         looped.run(cmd_rx).await;

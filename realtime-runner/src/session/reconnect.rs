@@ -31,6 +31,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         ModelConnectOptions {
             model: self.settings.model.clone(),
             raw_events: self.config.raw_events,
+            sip_call_id: self.sip_call_id.clone(),
         }
     }
 

@@ -33,7 +33,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
+
+/// Media Streams messages are small; tungstenite zeroes its whole read buffer on every read.
+fn ws_config() -> Option<WebSocketConfig> {
+    Some(WebSocketConfig::default().read_buffer_size(realtime_twilio::READ_BUFFER))
+}
 
 const RING: usize = 256;
 
@@ -150,7 +156,9 @@ fn serve(a: &Args) {
                 let bridge = bridge.clone();
                 tokio::spawn(async move {
                     let _ = stream.set_nodelay(true);
-                    if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                    if let Ok(ws) =
+                        tokio_tungstenite::accept_async_with_config(stream, ws_config()).await
+                    {
                         let _ = bridge.serve(ws, |_| (), |_, _| {}).await;
                     }
                 });
@@ -188,7 +196,7 @@ fn serve(a: &Args) {
             "  CPU: {:.1} % of a core, {:.3} ms per call-second ({:.0} calls per core)",
             100.0 * cpu / wall,
             1_000.0 * cpu / call_seconds,
-            call_seconds / cpu / wall * 1.0
+            a.calls as f64 / (cpu / wall)
         );
         println!(
             "  RSS: idle {idle_rss} KiB, peak {rss_peak} KiB: {:.1} KiB per call",
@@ -269,7 +277,9 @@ async fn caller(
     epoch: Instant,
     seconds: u64,
 ) -> (u64, u64) {
-    let Ok((ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
+    let Ok((ws, _)) =
+        tokio_tungstenite::connect_async_with_config(url.as_str(), ws_config(), true).await
+    else {
         eprintln!("caller {call} could not connect");
         return (0, 0);
     };

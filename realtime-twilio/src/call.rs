@@ -16,6 +16,8 @@ use tokio_util::task::AbortOnDropHandle;
 
 /// 20 ms of µ-law at 8 kHz.
 const CHUNK: usize = 160;
+/// Messages written to Twilio per flush, at most.
+const WRITE_BATCH: usize = 32;
 /// Interrupted items remembered, so late audio of theirs is not forwarded.
 const REMEMBERED_INTERRUPTIONS: usize = 32;
 
@@ -161,7 +163,20 @@ pub(crate) async fn write_to_twilio<Si, M>(
             },
             m = out.recv(), if out_open => match m {
                 Some((generation, message)) => {
-                    if generation >= current && sink.send(message).await.is_err() {
+                    // Everything queued goes out in one flush (a chunk and its mark at least),
+                    // up to a bound, so the socket sees few writes.
+                    let mut pending = Some((generation, message));
+                    let mut batched = 0;
+                    while let Some((g, m)) = pending.take() {
+                        if g >= current && sink.feed(m).await.is_err() {
+                            return;
+                        }
+                        batched += 1;
+                        if batched < WRITE_BATCH {
+                            pending = out.try_recv().ok();
+                        }
+                    }
+                    if sink.flush().await.is_err() {
                         return;
                     }
                 }

@@ -57,6 +57,13 @@ mod types;
 
 #[cfg(feature = "axum")]
 pub use axum_routes::router;
+
+/// The WebSocket read buffer to give Twilio's socket (2 KiB): Media Streams messages are a few
+/// hundred bytes, and tungstenite zeroes its whole read buffer (128 KiB by default) every time
+/// the socket is polled, which would cost more than everything else the bridge does. `router` sets it; with
+/// tokio-tungstenite, pass `WebSocketConfig::default().read_buffer_size(READ_BUFFER)` when
+/// accepting.
+pub const READ_BUFFER: usize = 2 * 1024;
 pub use bridge::TwilioBridge;
 pub use socket::TwilioSocketMessage;
 pub use types::{

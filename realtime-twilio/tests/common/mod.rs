@@ -81,7 +81,11 @@ pub async fn serve_bridge<Ctx: Send + Sync + Default + 'static>(
             .await
             .expect("no call")
             .unwrap();
-        let ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(realtime_twilio::READ_BUFFER);
+        let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config))
+            .await
+            .unwrap();
         let served = bridge
             .serve(
                 ws,

@@ -32,6 +32,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod client_secret;
 mod config;
 mod error;
 mod events;
@@ -44,6 +45,7 @@ mod session;
 mod settings;
 mod sip;
 
+pub use client_secret::ClientSecret;
 pub use config::{defaults, EventQueuePolicy, ReconnectPolicy, RunConfig};
 pub use error::{Result, RunnerError};
 pub use events::{ErrorEvent, ErrorKind, SessionEvent};

@@ -132,6 +132,33 @@ impl<Ctx: Send + Sync + 'static> RealtimeRunner<Ctx> {
             .await
     }
 
+    /// Mints an ephemeral key for a client that connects to OpenAI itself (a browser), with
+    /// the session settings of this runner's agent (instructions, tools, voice, audio), valid
+    /// for `expires_after` (10 s to 2 h; 10 minutes when `None`). The agent's tools then run
+    /// in that client, not here.
+    ///
+    /// # Errors
+    /// The agent's tools are misconfigured, the runner speaks beta (client secrets are GA), or
+    /// the request failed or was refused.
+    pub async fn create_client_secret(
+        &self,
+        rest: &realtime_transport::RestClient,
+        context: Ctx,
+        expires_after: Option<std::time::Duration>,
+    ) -> Result<crate::ClientSecret> {
+        if self.inner.config.dialect == realtime_protocol::Dialect::Beta {
+            return Err(RunnerError::Unsupported {
+                dialect: "beta",
+                feature: "client secrets".into(),
+            });
+        }
+        let ctx = RunContext::new(context);
+        let settings =
+            agent_settings(&self.inner.config.settings, &self.inner.agent, &ctx, true).await?;
+        let session = crate::openai::ga_session_json(&settings);
+        Ok(crate::client_secret::mint(rest, session, expires_after).await?)
+    }
+
     async fn start(
         &self,
         ctx: RunContext<Ctx>,

@@ -1,0 +1,354 @@
+//! The voice page in a real browser: Debian's headless Chromium with a fake microphone fed from
+//! a speech-like WAV, the `web_agent` example's relay over the fake Realtime server. The page
+//! is driven over the DevTools protocol: click `#start`, then watch `window.realtimeDebug`.
+//!
+//! Without Chromium the test is skipped with a message naming the package to install, unless
+//! `REALTIME_REQUIRE_BROWSER=1` (CI), where a missing browser is a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+#[allow(dead_code)]
+#[path = "../examples/web_agent/app.rs"]
+mod app;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+const RATE: u32 = 48_000;
+
+fn find_browser() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("REALTIME_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
+        for dir in path.split(':') {
+            let p = Path::new(dir).join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// Speech-like audio: a 180 Hz buzz with harmonics in 4 Hz syllables, about −20 dBFS.
+fn speech(ms: u32) -> Vec<i16> {
+    (0..ms * RATE / 1000)
+        .map(|n| {
+            let t = f64::from(n) / f64::from(RATE);
+            let syll = (std::f64::consts::PI * 4.0 * t).sin().abs();
+            let v: f64 = (1..=4)
+                .map(|h| {
+                    (2.0 * std::f64::consts::PI * 180.0 * f64::from(h) * t).sin() / f64::from(h)
+                })
+                .sum();
+            (v * 4_500.0 * (0.3 + 0.7 * syll)) as i16
+        })
+        .collect()
+}
+
+fn silence(ms: u32) -> Vec<i16> {
+    vec![0; (ms * RATE / 1000) as usize]
+}
+
+fn write_wav(path: &Path, samples: &[i16]) {
+    let data = (samples.len() * 2) as u32;
+    let mut out = Vec::with_capacity(44 + data as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&RATE.to_le_bytes());
+    out.extend_from_slice(&(RATE * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    // DevTools keeps the socket open: read until the body is complete (content-length).
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = match tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await {
+            Ok(Ok(n)) => n,
+            _ => 0,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            if n == 0 {
+                return String::new();
+            }
+            continue;
+        };
+        let len = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+        if n == 0 || len.is_some_and(|l| body.len() >= l) {
+            return body.to_owned();
+        }
+    }
+}
+
+/// A DevTools protocol session on one page.
+struct Cdp {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    id: u64,
+}
+
+impl Cdp {
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.id += 1;
+        let id = self.id;
+        let msg = json!({"id": id, "method": method, "params": params});
+        self.ws.send(Message::text(msg.to_string())).await.unwrap();
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
+                .await
+                .expect("DevTools answered")
+                .expect("DevTools open")
+                .unwrap();
+            if let Message::Text(t) = m {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["id"] == id {
+                    assert!(v.get("error").is_none(), "{method}: {v}");
+                    return v["result"].clone();
+                }
+            }
+        }
+    }
+
+    async fn eval(&mut self, expr: &str) -> Value {
+        let r = self
+            .call("Runtime.evaluate", json!({"expression": expr, "returnByValue": true, "awaitPromise": true, "userGesture": true}))
+            .await;
+        r["result"]["value"].clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_talks_listens_and_is_interrupted_in_a_real_browser() {
+    let Some(browser) = find_browser() else {
+        if std::env::var("REALTIME_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!(
+                "REALTIME_REQUIRE_BROWSER=1 but no Chromium was found (apt-get install chromium)"
+            );
+        }
+        eprintln!("skipped: no Chromium found; install the Debian package `chromium` (or set REALTIME_CHROMIUM) to run the browser test");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("realtime-web-browser-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The person speaks, waits for the answer, then talks over it.
+    let mut audio = silence(800);
+    audio.extend(speech(1_200));
+    audio.extend(silence(2_200));
+    audio.extend(speech(1_200));
+    audio.extend(silence(10_000));
+    let wav = dir.join("speech.wav");
+    write_wav(&wav, &audio);
+
+    let fake = app::fake_server().await.unwrap();
+    let relay = app::app(app::model(Some(fake.base_url()))).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, relay).await });
+
+    let profile = dir.join("profile");
+    let mut chrome = tokio::process::Command::new(&browser)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--remote-debugging-port=0",
+            "--window-size=900,700",
+        ])
+        .arg(format!(
+            "--use-file-for-fake-audio-capture={}%noloop",
+            wav.display()
+        ))
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("Chromium starts");
+    let port_file = profile.join("DevToolsActivePort");
+    let mut port = None;
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(&port_file) {
+            port = text
+                .lines()
+                .next()
+                .and_then(|l| l.trim().parse::<u16>().ok());
+            if port.is_some() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let port = port.expect("Chromium's DevTools port");
+    eprintln!("browser test: DevTools on port {port}");
+    let mut page_ws = None;
+    for _ in 0..50 {
+        let list: Value =
+            serde_json::from_str(&http_get(port, "/json/list").await).unwrap_or(Value::Null);
+        page_ws = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["type"] == "page")
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(str::to_owned));
+        if page_ws.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(page_ws.expect("a page target"))
+        .await
+        .unwrap();
+    let mut cdp = Cdp { ws, id: 0 };
+    eprintln!("browser test: attached to the page");
+    cdp.call("Page.enable", json!({})).await;
+    cdp.call("Page.navigate", json!({"url": format!("http://{addr}/")}))
+        .await;
+    for _ in 0..100 {
+        if cdp
+            .eval("document.readyState === 'complete' && !!document.getElementById('start')")
+            .await
+            == true
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("browser test: page loaded, clicking #start");
+    cdp.eval("document.getElementById('start').click()").await;
+
+    let mut dbg = Value::Null;
+    for _ in 0..150 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        dbg = cdp
+            .eval("JSON.parse(JSON.stringify(window.realtimeDebug))")
+            .await;
+        let roles: Vec<&str> = dbg["transcript"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["role"].as_str())
+            .collect();
+        if dbg["interruptions"].as_u64().unwrap_or(0) >= 1
+            && roles.contains(&"user")
+            && roles.contains(&"assistant")
+        {
+            break;
+        }
+    }
+    // Let the turns after the barge-in land, then look at the page.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let shot = cdp
+        .call("Page.captureScreenshot", json!({"format": "png"}))
+        .await;
+    let png =
+        realtime_runner::protocol::audio::decode_base64(shot["data"].as_str().unwrap()).unwrap();
+    let shot_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("realtime-web-page.png");
+    std::fs::write(&shot_path, png).unwrap();
+    eprintln!("screenshot: {}", shot_path.display());
+    let turns = cdp
+        .eval("[...document.querySelectorAll('#transcript .turn')].map(e => e.textContent)")
+        .await;
+    eprintln!("realtimeDebug: {dbg}\nturns: {turns}");
+
+    // The microphone's audio reached the server.
+    let conn = fake.connections().first().cloned().expect("a session");
+    let appended = conn
+        .received()
+        .iter()
+        .filter(|e| e.event_type() == "input_audio_buffer.append")
+        .count();
+    assert!(appended > 50, "{appended} appends");
+    assert!(dbg["micMsSent"].as_f64().unwrap_or(0.0) > 3_000.0, "{dbg}");
+    // The answer was played, and both turns show in the DOM with the speaker.
+    assert!(dbg["playedMs"].as_f64().unwrap_or(0.0) > 300.0, "{dbg}");
+    let texts: Vec<String> = turns
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("You:") && t.contains("weather")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.starts_with("Weather Agent:")),
+        "{texts:?}"
+    );
+    // Talking over the answer interrupted it where the page was.
+    assert!(dbg["interruptions"].as_u64().unwrap_or(0) >= 1, "{dbg}");
+    let last = &dbg["lastInterruption"];
+    let item = last["itemId"].as_str().unwrap();
+    let page_ms = last["playedMs"].as_f64().unwrap();
+    let truncate = conn
+        .received()
+        .iter()
+        .map(|e| e.json())
+        .find(|e| e["type"] == "conversation.item.truncate" && e["item_id"] == item)
+        .expect("the interrupted item was truncated");
+    let end_ms = truncate["audio_end_ms"].as_f64().unwrap();
+    assert!(
+        (end_ms - page_ms).abs() <= 100.0,
+        "truncated at {end_ms} ms, the page had played {page_ms} ms"
+    );
+    assert!(page_ms > 100.0, "{dbg}");
+
+    drop(cdp);
+    let _ = chrome.kill().await;
+    server.abort();
+    fake.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

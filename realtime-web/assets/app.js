@@ -10,6 +10,8 @@ const debug = {
   lastInterruption: null,
   transcript: [],
   errors: [],
+  items: {}, // item_id -> ms played
+  audio: null, // { state, sampleRate } of the AudioContext
 };
 window.realtimeDebug = debug;
 
@@ -129,6 +131,7 @@ function onPlayback(e) {
   let total = 0;
   for (const { id, ms } of e.data.items) {
     playedByItem.set(id, ms);
+    debug.items[id] = ms;
     total += ms;
     if ((reported.get(id) || 0) < ms) {
       reported.set(id, ms);
@@ -143,6 +146,9 @@ async function start() {
   setState('connecting', 'Connecting…');
   try {
     ctx = new AudioContext();
+    const audioState = () => (debug.audio = { state: ctx ? ctx.state : 'closed', sampleRate: ctx ? ctx.sampleRate : 0 });
+    ctx.onstatechange = audioState;
+    audioState();
     await ctx.audioWorklet.addModule('/worklets.js');
     stream = await navigator.mediaDevices.getUserMedia({
       audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },

@@ -8,7 +8,8 @@
 //!   VAD) or push-to-talk, mute, a live transcript with agent names, tool activity and the
 //!   connection's status. For automation: `#start`, `#stop`, `#transcript` (one child per
 //!   turn) and `window.realtimeDebug = { state, micMsSent, playedMs, interruptions,
-//!   lastInterruption, transcript: [{ role, agent, text }] }`.
+//!   lastInterruption, items, transcript: [{ role, agent, text }] }` (`items`: milliseconds
+//!   played per assistant item).
 //! - `GET /ws`: one browser connection, one session; the protocol is [`protocol`] (version 1).
 //!   Barge-in: the page reports how much of each assistant item it played; the relay feeds the
 //!   session's `PlaybackTracker`, so an interruption truncates at what the person heard, and

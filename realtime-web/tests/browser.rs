@@ -345,9 +345,174 @@ async fn the_page_talks_listens_and_is_interrupted_in_a_real_browser() {
         "truncated at {end_ms} ms, the page had played {page_ms} ms"
     );
     assert!(page_ms > 100.0, "{dbg}");
+    // And playback of that item stopped there (reports come every 40 ms).
+    let now = cdp
+        .eval(&format!("window.realtimeDebug.items['{item}'] || 0"))
+        .await;
+    assert!(
+        now.as_f64().unwrap() <= page_ms + 60.0,
+        "the interrupted item kept playing: {now} ms after {page_ms} ms"
+    );
 
     drop(cdp);
     let _ = chrome.kill().await;
+    server.abort();
+    fake.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A WebDriver BiDi session (Firefox's remote protocol).
+struct Bidi {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    id: u64,
+}
+
+impl Bidi {
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.id += 1;
+        let id = self.id;
+        let msg = json!({"id": id, "method": method, "params": params});
+        self.ws.send(Message::text(msg.to_string())).await.unwrap();
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
+                .await
+                .expect("Firefox answered")
+                .expect("BiDi open")
+                .unwrap();
+            if let Message::Text(t) = m {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["id"] == id {
+                    assert_eq!(v["type"], "success", "{method}: {v}");
+                    return v["result"].clone();
+                }
+            }
+        }
+    }
+}
+
+/// Firefox (when installed; CI installs only Chromium): the page starts, its worklets load,
+/// and microphone audio (Firefox's fake device) reaches the relay at 24 kHz.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_starts_and_streams_the_microphone_in_firefox() {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let Some(firefox) = ["firefox-esr", "firefox"]
+        .iter()
+        .flat_map(|n| path.split(':').map(move |d| Path::new(d).join(n)))
+        .find(|p| p.is_file())
+    else {
+        eprintln!("skipped: no Firefox found (Debian package `firefox-esr`)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("realtime-web-firefox-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("user.js"),
+        "user_pref(\"media.navigator.permission.disabled\", true);\n\
+         user_pref(\"media.navigator.streams.fake\", true);\n\
+         user_pref(\"media.autoplay.default\", 0);\n",
+    )
+    .unwrap();
+    let fake = app::fake_server().await.unwrap();
+    let relay = app::app(app::model(Some(fake.base_url()))).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, relay).await });
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut ff = tokio::process::Command::new(&firefox)
+        .args(["--headless", "--no-remote"])
+        .arg(format!("--remote-debugging-port={port}"))
+        .arg("--profile")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("Firefox starts");
+    let mut ws = None;
+    for _ in 0..100 {
+        if let Ok(Ok((s, _))) = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/session")),
+        )
+        .await
+        {
+            ws = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut bidi = Bidi {
+        ws: ws.expect("Firefox's BiDi endpoint"),
+        id: 0,
+    };
+    bidi.call("session.new", json!({"capabilities": {}})).await;
+    let tree = bidi.call("browsingContext.getTree", json!({})).await;
+    let context = tree["contexts"][0]["context"].as_str().unwrap().to_owned();
+    bidi.call(
+        "browsingContext.navigate",
+        json!({"context": context, "url": format!("http://{addr}/"), "wait": "complete"}),
+    )
+    .await;
+    let eval = |expr: &str| json!({"expression": expr, "target": {"context": context}, "awaitPromise": true, "userActivation": true});
+    bidi.call(
+        "script.evaluate",
+        eval("document.getElementById('start').click(), true"),
+    )
+    .await;
+    let mut dbg = Value::Null;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = bidi
+            .call(
+                "script.evaluate",
+                eval("JSON.stringify(window.realtimeDebug)"),
+            )
+            .await;
+        dbg = serde_json::from_str(r["result"]["value"].as_str().unwrap_or("null")).unwrap();
+        if dbg["micMsSent"].as_f64().unwrap_or(0.0) > 1_000.0 {
+            break;
+        }
+    }
+    eprintln!("firefox realtimeDebug: {dbg}");
+    if dbg["audio"]["state"] == "suspended" {
+        // Headless Firefox runs audio only with an output device (e.g. PulseAudio's null sink).
+        eprintln!("skipped: Firefox has no audio output device here (run PulseAudio, e.g. with module-null-sink)");
+        let _ = ff.kill().await;
+        server.abort();
+        fake.shutdown().await;
+        return;
+    }
+    assert_eq!(dbg["state"], "live", "{dbg}");
+    assert_eq!(dbg["audio"]["state"], "running", "{dbg}");
+    assert!(
+        dbg["errors"].as_array().is_some_and(|e| e.is_empty()),
+        "{dbg}"
+    );
+    assert!(dbg["micMsSent"].as_f64().unwrap_or(0.0) > 1_000.0, "{dbg}");
+    let conn = fake.connections().first().cloned().expect("a session");
+    let bytes: usize = conn
+        .received()
+        .iter()
+        .filter(|e| e.event_type() == "input_audio_buffer.append")
+        .filter_map(|e| {
+            realtime_runner::protocol::audio::decode_base64(e.json()["audio"].as_str()?).ok()
+        })
+        .map(|b| b.len())
+        .sum();
+    // 24 kHz PCM16 is 48 bytes per ms, whatever rate Firefox's audio runs at.
+    let ms = bytes as f64 / 48.0;
+    let sent = dbg["micMsSent"].as_f64().unwrap();
+    assert!(
+        ms > 800.0 && ms <= sent + 1.0,
+        "{ms} ms appended, {sent} ms sent"
+    );
+    let _ = ff.kill().await;
     server.abort();
     fake.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,7 +4,7 @@
 use super::{Connection, End, Sink};
 use crate::model::{event_part_json, Item, ItemKind, Part, Role};
 use crate::responder::{ResponseContext, ResponsePart, ResponsePlan};
-use crate::vad::{linear_to_alaw, linear_to_ulaw, Encoding};
+use crate::vad::Encoding;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use tokio::time::Instant;
@@ -704,32 +704,17 @@ pub(super) fn split_chunks(s: &str, n: usize) -> Vec<String> {
 }
 
 /// PCM16 24 kHz in the session's output encoding: as is, resampled for another PCM rate, or
-/// G.711 at 8 kHz (each output sample the mean of the input samples it covers).
+/// G.711 at 8 kHz.
 fn encode_output(pcm: &[u8], encoding: Encoding) -> Vec<u8> {
-    let samples: Vec<i16> = pcm
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    let resample = |rate: u32| -> Vec<i16> {
-        let ratio = 24_000.0 / f64::from(rate.max(1));
-        let n = (samples.len() as f64 / ratio) as usize;
-        (0..n)
-            .map(|i| {
-                let lo = (i as f64 * ratio) as usize;
-                let hi = (((i + 1) as f64 * ratio) as usize).clamp(lo + 1, samples.len());
-                let sum: i64 = samples[lo..hi].iter().map(|&s| i64::from(s)).sum();
-                (sum / (hi - lo) as i64) as i16
-            })
-            .collect()
+    use realtime_protocol::audio::{
+        encode_alaw, encode_ulaw, pcm16_to_samples, resample_linear, samples_to_pcm16,
     };
+    let at = |rate: u32| resample_linear(&pcm16_to_samples(pcm), 24_000, rate);
     match encoding {
         Encoding::Pcm16 { rate: 24_000 } => pcm.to_vec(),
-        Encoding::Pcm16 { rate } => resample(rate)
-            .into_iter()
-            .flat_map(i16::to_le_bytes)
-            .collect(),
-        Encoding::Ulaw => resample(8_000).into_iter().map(linear_to_ulaw).collect(),
-        Encoding::Alaw => resample(8_000).into_iter().map(linear_to_alaw).collect(),
+        Encoding::Pcm16 { rate } => samples_to_pcm16(&at(rate)),
+        Encoding::Ulaw => encode_ulaw(&at(8_000)),
+        Encoding::Alaw => encode_alaw(&at(8_000)),
     }
 }
 

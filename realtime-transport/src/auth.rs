@@ -132,26 +132,3 @@ pub(crate) enum AuthHeader {
     AzureKey(ApiKey),
     None,
 }
-
-/// The header the key of `auth` goes in, the key resolved now.
-pub(crate) async fn resolve(auth: &Auth) -> crate::error::Result<AuthHeader> {
-    use crate::error::TransportError;
-    let bearer = |k: ApiKey| {
-        if k.is_empty() {
-            Err(TransportError::MissingApiKey)
-        } else {
-            Ok(AuthHeader::Bearer(k))
-        }
-    };
-    match auth {
-        Auth::FromEnv => match std::env::var("OPENAI_API_KEY") {
-            Ok(k) if !k.trim().is_empty() => Ok(AuthHeader::Bearer(ApiKey::new(k))),
-            _ => Err(TransportError::MissingApiKey),
-        },
-        Auth::ApiKey(k) | Auth::ClientSecret(k) => bearer(k.clone()),
-        Auth::AzureApiKey(k) if k.is_empty() => Err(TransportError::MissingApiKey),
-        Auth::AzureApiKey(k) => Ok(AuthHeader::AzureKey(k.clone())),
-        Auth::Provider(p) => bearer(p.api_key().await.map_err(TransportError::KeyProvider)?),
-        Auth::None => Ok(AuthHeader::None),
-    }
-}

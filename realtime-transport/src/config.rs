@@ -391,7 +391,7 @@ impl<P: Protocol> ConnectionBuilder<P> {
     }
 
     pub(crate) async fn resolve_auth(&self) -> Result<AuthHeader> {
-        crate::auth::resolve(&self.auth).await
+        resolve_auth(&self.auth).await
     }
 }
 
@@ -413,6 +413,28 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// The header the key of `auth` goes in, the key resolved now.
+pub(crate) async fn resolve_auth(auth: &Auth) -> Result<AuthHeader> {
+    let bearer = |k: ApiKey| {
+        if k.is_empty() {
+            Err(TransportError::MissingApiKey)
+        } else {
+            Ok(AuthHeader::Bearer(k))
+        }
+    };
+    match auth {
+        Auth::FromEnv => match std::env::var("OPENAI_API_KEY") {
+            Ok(k) if !k.trim().is_empty() => Ok(AuthHeader::Bearer(ApiKey::new(k))),
+            _ => Err(TransportError::MissingApiKey),
+        },
+        Auth::ApiKey(k) | Auth::ClientSecret(k) => bearer(k.clone()),
+        Auth::AzureApiKey(k) if k.is_empty() => Err(TransportError::MissingApiKey),
+        Auth::AzureApiKey(k) => Ok(AuthHeader::AzureKey(k.clone())),
+        Auth::Provider(p) => bearer(p.api_key().await.map_err(TransportError::KeyProvider)?),
+        Auth::None => Ok(AuthHeader::None),
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! JSON in and out, bounded in size and time. Non-2xx answers become
 //! [`TransportError::Rejected`] with OpenAI's error message and code.
 
-use crate::auth::{resolve, Auth, AuthHeader};
+use crate::auth::{Auth, AuthHeader};
+use crate::config::resolve_auth;
 use crate::error::{Result, TransportError};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -92,7 +93,7 @@ impl RestClient {
     ) -> Result<RestResponse> {
         let url = format!("{}{path}", self.base);
         let target = Target::parse(&url)?;
-        let auth = resolve(&self.auth).await?;
+        let auth = resolve_auth(&self.auth).await?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut request = format!(
             "POST {} HTTP/1.1\r\nhost: {}\r\nuser-agent: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",

@@ -2,7 +2,7 @@
 //! [`RealtimeSession`].
 //!
 //! - µ-law 8 kHz end to end: the runner must be configured for G.711 µ-law in and out
-//!   ([`phone_config`]); payloads are forwarded as they are, never decoded or resampled.
+//!   ([`crate::phone_config`]); payloads are forwarded as they are, never decoded or resampled.
 //! - Playback truth from marks: a mark follows every 20 ms chunk sent; the echoes feed the
 //!   session's [`realtime_runner::PlaybackTracker`], so a barge-in truncates at what the caller
 //!   heard.
@@ -42,7 +42,7 @@ impl<Ctx> Clone for TwilioBridge<Ctx> {
 
 impl<Ctx: Send + Sync + 'static> TwilioBridge<Ctx> {
     /// A bridge over `runner`, which must be configured for G.711 µ-law in and out
-    /// ([`phone_config`]).
+    /// ([`crate::phone_config`]).
     ///
     /// # Errors
     /// [`BridgeError::AudioFormat`] when it is not.

@@ -5,7 +5,7 @@ use crate::protocol::{audio_frame, Down, Speaker, Up, PROTOCOL_VERSION, SAMPLE_R
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use realtime_runner::protocol::ItemId;
-use realtime_runner::{RealtimeRunner, RealtimeSession, SessionEvent};
+use realtime_runner::{RealtimeRunner, RealtimeSession, SessionEvent, SessionSettings};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -190,13 +190,16 @@ async fn on_text<Ctx: Send + Sync + 'static>(
         Up::Interrupt => session.interrupt().await,
         Up::Text { text } => session.send_message(text).await,
         Up::PushToTalk { on } => {
-            let base = runner.config().settings.clone();
-            let settings = if on {
-                base.with_turn_detection(None)
+            // Off: the run's own turn detection (its settings over the SDK's defaults).
+            let run = SessionSettings::defaults().overlay(&runner.config().settings);
+            let td = if on {
+                None
             } else {
-                base
+                run.turn_detection.flatten()
             };
-            session.update_settings(settings).await
+            session
+                .update_settings(SessionSettings::default().with_turn_detection(td))
+                .await
         }
         Up::Commit => match session.send_audio(&[], true).await {
             Ok(()) => session.request_response().await,

@@ -51,8 +51,6 @@ struct Labels {
     agents: HashMap<String, String>,
     /// The last playback position the page reported: item and ms.
     played: Option<(String, f64)>,
-    /// Assistant transcripts so far, by item (for the final text).
-    transcripts: HashMap<String, String>,
 }
 
 async fn send(tx: &mut futures_util::stream::SplitSink<WebSocket, Message>, down: &Down) -> bool {
@@ -241,11 +239,6 @@ fn translate(ev: &SessionEvent, labels: &mut Labels) -> Vec<Out> {
             response_id,
             delta,
         } => {
-            labels
-                .transcripts
-                .entry(item_id.as_str().to_owned())
-                .or_default()
-                .push_str(delta);
             vec![Out::Text(Down::Transcript {
                 role: Speaker::Assistant,
                 item_id: item_id.as_str().to_owned(),

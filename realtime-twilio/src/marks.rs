@@ -8,6 +8,10 @@ use std::collections::VecDeque;
 /// Prefix of our mark names; anything else echoed is not ours.
 const PREFIX: &str = "rt-";
 
+/// Marks awaiting their echo, at most (60 s of 20 ms chunks): a peer that never echoes must
+/// not make the list grow for the whole call. The oldest are forgotten first.
+const MAX_PENDING: usize = 3_000;
+
 #[derive(Debug)]
 struct Pending {
     n: u64,
@@ -36,6 +40,9 @@ impl Marks {
     /// Records a chunk of `bytes` of an item sent; returns the mark's name to send after it.
     pub(crate) fn push(&mut self, item_id: &ItemId, content_index: u32, bytes: usize) -> String {
         self.next += 1;
+        if self.pending.len() == MAX_PENDING {
+            self.pending.pop_front();
+        }
         self.pending.push_back(Pending {
             n: self.next,
             item_id: item_id.clone(),
@@ -102,6 +109,18 @@ mod tests {
         // Not ours, unknown, or out of order: nothing.
         assert_eq!(m.echo("greeting-done"), None);
         assert_eq!(m.echo("rt-99"), None);
+    }
+
+    #[test]
+    fn marks_never_echoed_do_not_pile_up() {
+        let item = ItemId::from("item_1");
+        let mut m = Marks::default();
+        for _ in 0..MAX_PENDING + 10 {
+            m.push(&item, 0, 160);
+        }
+        assert_eq!(m.outstanding(), MAX_PENDING);
+        let last = m.push(&item, 0, 160);
+        assert!(m.echo(&last).is_some());
     }
 
     #[test]

@@ -118,15 +118,8 @@ impl<Ctx: Send + Sync + 'static> RealtimeRunner<Ctx> {
         call_id: &str,
         context: Ctx,
     ) -> Result<RealtimeSession<Ctx>> {
-        if self.inner.config.dialect == realtime_protocol::Dialect::Beta {
-            return Err(RunnerError::Unsupported {
-                dialect: "beta",
-                feature: "SIP calls".into(),
-            });
-        }
-        let ctx = RunContext::new(context);
+        let (ctx, settings) = self.ga_settings(context, "SIP calls").await?;
         let agent = self.inner.agent.clone();
-        let settings = agent_settings(&self.inner.config.settings, &agent, &ctx, true).await?;
         calls.accept(call_id, &settings).await?;
         self.start(ctx, agent, settings, Vec::new(), Some(call_id.to_owned()))
             .await
@@ -146,17 +139,27 @@ impl<Ctx: Send + Sync + 'static> RealtimeRunner<Ctx> {
         context: Ctx,
         expires_after: Option<std::time::Duration>,
     ) -> Result<crate::ClientSecret> {
+        let (_, settings) = self.ga_settings(context, "client secrets").await?;
+        let session = crate::openai::ga_session_json(&settings);
+        Ok(crate::client_secret::mint(rest, session, expires_after).await?)
+    }
+
+    /// The starting agent's session settings for a GA-only REST feature.
+    async fn ga_settings(
+        &self,
+        context: Ctx,
+        feature: &str,
+    ) -> Result<(RunContext<Ctx>, SessionSettings)> {
         if self.inner.config.dialect == realtime_protocol::Dialect::Beta {
             return Err(RunnerError::Unsupported {
                 dialect: "beta",
-                feature: "client secrets".into(),
+                feature: feature.into(),
             });
         }
         let ctx = RunContext::new(context);
         let settings =
             agent_settings(&self.inner.config.settings, &self.inner.agent, &ctx, true).await?;
-        let session = crate::openai::ga_session_json(&settings);
-        Ok(crate::client_secret::mint(rest, session, expires_after).await?)
+        Ok((ctx, settings))
     }
 
     async fn start(

@@ -138,23 +138,13 @@ async fn vad_off_hears_nothing() {
 }
 
 fn ulaw(pcm24k: &[u8]) -> Vec<u8> {
-    // 8 kHz: every third sample, encoded with the standard µ-law curve.
-    pcm24k
+    // 8 kHz: every third sample.
+    let samples: Vec<i16> = pcm24k
         .chunks_exact(2)
         .step_by(3)
-        .map(|b| {
-            let s = i32::from(i16::from_le_bytes([b[0], b[1]]));
-            let sign = if s < 0 { 0x80 } else { 0 };
-            let mut m = s.abs().min(32_635) + 0x84;
-            let mut exp = 7u8;
-            while exp > 0 && m & 0x4000 == 0 {
-                exp -= 1;
-                m <<= 1;
-            }
-            let mant = ((s.abs().min(32_635) + 0x84) >> (exp + 3)) as u8 & 0x0F;
-            !(sign | (exp << 4) | mant)
-        })
-        .collect()
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    realtime_protocol::audio::encode_ulaw(&samples)
 }
 
 #[tokio::test]

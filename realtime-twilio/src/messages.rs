@@ -266,6 +266,11 @@ pub enum Parsed {
 
 /// Reads one text frame.
 pub fn parse(text: &str) -> Parsed {
+    // The common case, a known message, is read once; only a frame that does not fit is read
+    // again to say what it is.
+    if let Ok(m) = serde_json::from_str::<Inbound>(text) {
+        return Parsed::Message(m);
+    }
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -287,7 +292,7 @@ pub fn parse(text: &str) -> Parsed {
     if !KNOWN.contains(&event.as_str()) {
         return Parsed::Unknown { event };
     }
-    match serde_json::from_value(value) {
+    match serde_json::from_value::<Inbound>(value) {
         Ok(m) => Parsed::Message(m),
         Err(e) => Parsed::Malformed {
             error: format!("bad `{event}` message: {e}"),

@@ -120,16 +120,18 @@ async fn http_get(port: u16, path: &str) -> String {
     }
 }
 
-/// A DevTools protocol session on one page.
-struct Cdp {
+/// A remote-control session over a WebSocket (Chromium's DevTools protocol, Firefox's
+/// WebDriver BiDi): JSON commands with ids, answered in kind; events in between are skipped.
+struct Remote {
     ws: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
     id: u64,
 }
 
-impl Cdp {
-    async fn call(&mut self, method: &str, params: Value) -> Value {
+impl Remote {
+    /// The whole answer to one command.
+    async fn answer(&mut self, method: &str, params: Value) -> Value {
         self.id += 1;
         let id = self.id;
         let msg = json!({"id": id, "method": method, "params": params});
@@ -137,17 +139,27 @@ impl Cdp {
         loop {
             let m = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
                 .await
-                .expect("DevTools answered")
-                .expect("DevTools open")
+                .expect("the browser answered")
+                .expect("the browser's socket is open")
                 .unwrap();
             if let Message::Text(t) = m {
                 let v: Value = serde_json::from_str(t.as_str()).unwrap();
                 if v["id"] == id {
-                    assert!(v.get("error").is_none(), "{method}: {v}");
-                    return v["result"].clone();
+                    return v;
                 }
             }
         }
+    }
+}
+
+/// A DevTools protocol session on one page.
+struct Cdp(Remote);
+
+impl Cdp {
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let v = self.0.answer(method, params).await;
+        assert!(v.get("error").is_none(), "{method}: {v}");
+        v["result"].clone()
     }
 
     async fn eval(&mut self, expr: &str) -> Value {
@@ -249,7 +261,7 @@ async fn the_page_talks_listens_and_is_interrupted_in_a_real_browser() {
     let (ws, _) = tokio_tungstenite::connect_async(page_ws.expect("a page target"))
         .await
         .unwrap();
-    let mut cdp = Cdp { ws, id: 0 };
+    let mut cdp = Cdp(Remote { ws, id: 0 });
     eprintln!("browser test: attached to the page");
     cdp.call("Page.enable", json!({})).await;
     cdp.call("Page.navigate", json!({"url": format!("http://{addr}/")}))
@@ -362,33 +374,13 @@ async fn the_page_talks_listens_and_is_interrupted_in_a_real_browser() {
 }
 
 /// A WebDriver BiDi session (Firefox's remote protocol).
-struct Bidi {
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    id: u64,
-}
+struct Bidi(Remote);
 
 impl Bidi {
     async fn call(&mut self, method: &str, params: Value) -> Value {
-        self.id += 1;
-        let id = self.id;
-        let msg = json!({"id": id, "method": method, "params": params});
-        self.ws.send(Message::text(msg.to_string())).await.unwrap();
-        loop {
-            let m = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
-                .await
-                .expect("Firefox answered")
-                .expect("BiDi open")
-                .unwrap();
-            if let Message::Text(t) = m {
-                let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                if v["id"] == id {
-                    assert_eq!(v["type"], "success", "{method}: {v}");
-                    return v["result"].clone();
-                }
-            }
-        }
+        let v = self.0.answer(method, params).await;
+        assert_eq!(v["type"], "success", "{method}: {v}");
+        v["result"].clone()
     }
 }
 
@@ -447,10 +439,10 @@ async fn the_page_starts_and_streams_the_microphone_in_firefox() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut bidi = Bidi {
+    let mut bidi = Bidi(Remote {
         ws: ws.expect("Firefox's BiDi endpoint"),
         id: 0,
-    };
+    });
     bidi.call("session.new", json!({"capabilities": {}})).await;
     let tree = bidi.call("browsingContext.getTree", json!({})).await;
     let context = tree["contexts"][0]["context"].as_str().unwrap().to_owned();

@@ -29,22 +29,7 @@ pub fn model(server: &FakeRealtimeServer, dialect: Dialect) -> OpenAIRealtimeMod
 
 /// G.711 µ-law of one linear sample.
 pub fn ulaw(sample: i16) -> u8 {
-    let mut s = i32::from(sample);
-    let sign = if s < 0 {
-        s = -s;
-        0x80
-    } else {
-        0
-    };
-    s = s.min(32_635) + 0x84;
-    let mut exponent = 7u8;
-    let mut mask = 0x4000;
-    while exponent > 0 && s & mask == 0 {
-        exponent -= 1;
-        mask >>= 1;
-    }
-    let mantissa = ((s >> (exponent + 3)) & 0x0F) as u8;
-    !(sign | (exponent << 4) | mantissa)
+    realtime_runner::protocol::audio::ulaw_encode(sample)
 }
 
 /// Speech-like µ-law: a 220 Hz tone with a 4 Hz syllable envelope at about −20 dBFS.

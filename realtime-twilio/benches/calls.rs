@@ -49,6 +49,9 @@ struct Args {
     seconds: u64,
     warmup: u64,
     bridge: String,
+    /// `sdk` (the bridge and its session) or `null` (the floor: a forwarder that parses each
+    /// frame and passes payloads through, nothing else).
+    client: String,
 }
 
 fn args() -> Args {
@@ -58,6 +61,7 @@ fn args() -> Args {
         seconds: 10,
         warmup: 4,
         bridge: String::new(),
+        client: "sdk".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -68,6 +72,7 @@ fn args() -> Args {
             "--seconds" => a.seconds = v().parse().unwrap_or(a.seconds),
             "--warmup" => a.warmup = v().parse().unwrap_or(a.warmup),
             "--bridge" => a.bridge = v(),
+            "--client" => a.client = v(),
             _ => {} // `cargo bench` passes `--bench`
         }
     }
@@ -142,11 +147,13 @@ fn serve(a: &Args) {
             .model(
                 OpenAIRealtimeModel::new()
                     .dialect(Dialect::Ga)
-                    .endpoint(mock)
+                    .endpoint(mock.clone())
                     .auth(realtime_runner::transport::Auth::api_key("sk-bench")),
             )
             .build();
         let bridge = TwilioBridge::new(runner).unwrap();
+        let null = a.client == "null";
+        let mock_url = mock.clone();
         let idle_rss = rss_kib();
         let accept = tokio::spawn(async move {
             loop {
@@ -154,12 +161,17 @@ fn serve(a: &Args) {
                     break;
                 };
                 let bridge = bridge.clone();
+                let mock_url = mock_url.clone();
                 tokio::spawn(async move {
                     let _ = stream.set_nodelay(true);
                     if let Ok(ws) =
                         tokio_tungstenite::accept_async_with_config(stream, ws_config()).await
                     {
-                        let _ = bridge.serve(ws, |_| (), |_, _| {}).await;
+                        if null {
+                            null_forward(ws, &mock_url).await;
+                        } else {
+                            let _ = bridge.serve(ws, |_| (), |_, _| {}).await;
+                        }
                     }
                 });
             }
@@ -189,8 +201,8 @@ fn serve(a: &Args) {
         let _ = child.wait();
         let call_seconds = a.calls as f64 * wall;
         println!(
-            "calls: {}   measured: {wall:.1} s   serving process (one thread):",
-            a.calls
+            "client: {}   calls: {}   measured: {wall:.1} s   serving process (one thread):",
+            a.client, a.calls
         );
         println!(
             "  CPU: {:.1} % of a core, {:.3} ms per call-second ({:.0} calls per core)",
@@ -396,6 +408,61 @@ async fn openai_side(
                         if tx.send(Message::text(f.to_owned())).await.is_err() {
                             return;
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The floor the bridge is measured against: per call, the same sockets and messages with no
+/// SDK: each frame parsed as JSON, caller audio forwarded as appends, answer audio forwarded
+/// as a `media` and a `mark` (one flush), mark echoes parsed and dropped.
+async fn null_forward(
+    twilio: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    mock: &str,
+) {
+    let Ok((openai, _)) =
+        tokio_tungstenite::connect_async_with_config(mock, ws_config(), true).await
+    else {
+        return;
+    };
+    let (mut ttx, mut trx) = twilio.split();
+    let (mut otx, mut orx) = openai.split();
+    let update = r#"{"type":"session.update","session":{"type":"realtime"}}"#;
+    if otx.send(Message::text(update)).await.is_err() {
+        return;
+    }
+    let mut sid = String::new();
+    let mut mark = 0u64;
+    loop {
+        tokio::select! {
+            m = trx.next() => {
+                let Some(Ok(Message::Text(t))) = m else { return };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(t.as_str()) else { continue };
+                match v["event"].as_str() {
+                    Some("start") => sid = v["streamSid"].as_str().unwrap_or_default().to_owned(),
+                    Some("media") => {
+                        let payload = v["media"]["payload"].as_str().unwrap_or_default();
+                        let append = format!(r#"{{"type":"input_audio_buffer.append","audio":"{payload}"}}"#);
+                        if otx.send(Message::text(append)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some("stop") => return,
+                    _ => {}
+                }
+            }
+            m = orx.next() => {
+                let Some(Ok(Message::Text(t))) = m else { return };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(t.as_str()) else { continue };
+                if v["type"] == "response.output_audio.delta" {
+                    let delta = v["delta"].as_str().unwrap_or_default();
+                    mark += 1;
+                    let media = format!(r#"{{"event":"media","streamSid":"{sid}","media":{{"payload":"{delta}"}}}}"#);
+                    let m2 = format!(r#"{{"event":"mark","streamSid":"{sid}","mark":{{"name":"n-{mark}"}}}}"#);
+                    if ttx.feed(Message::text(media)).await.is_err() || ttx.send(Message::text(m2)).await.is_err() {
+                        return;
                     }
                 }
             }

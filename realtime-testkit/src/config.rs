@@ -150,6 +150,11 @@ pub struct FakeServerConfig {
     /// At most this many client events are recorded per connection; older ones are dropped
     /// (and counted) beyond it. Default 100 000.
     pub max_recorded_events: usize,
+    /// At most this many closed connections stay listed by `connections()` and
+    /// `next_connection` (with their handshakes and recorded events); older closed ones are
+    /// forgotten, so a long-running server stays bounded. Open connections are always listed.
+    /// Default 1024.
+    pub max_finished_connections: usize,
     /// Play a recorded session instead of a responder: the k-th connection plays the
     /// recording's connection k (see [`Replay`]). Such connections are not listed by
     /// `next_connection`; their outcome is [`Replay::outcome`].
@@ -186,6 +191,7 @@ impl Default for FakeServerConfig {
             input_transcript: "Hello there.".to_owned(),
             rate_limit_events: true,
             max_recorded_events: 100_000,
+            max_finished_connections: 1024,
             replay: None,
             validation: Validation::default(),
         }
@@ -256,6 +262,12 @@ impl FakeServerConfig {
     /// Sets [`Self::input_transcript`].
     pub fn with_input_transcript(mut self, transcript: impl Into<String>) -> Self {
         self.input_transcript = transcript.into();
+        self
+    }
+
+    /// Sets [`Self::max_finished_connections`].
+    pub fn with_max_finished_connections(mut self, n: usize) -> Self {
+        self.max_finished_connections = n;
         self
     }
 

@@ -63,6 +63,7 @@ mod generated;
 mod http;
 mod ids;
 mod model;
+mod registry;
 mod replay;
 mod responder;
 mod rest;

@@ -5,14 +5,14 @@ use crate::config::{Auth, FakeServerConfig};
 use crate::connection::{self, ConnectionHandle, HandshakeInfo};
 use crate::http::{self, Request};
 use crate::ids::IdGen;
+use crate::registry::Registry;
 use crate::rest::{self, IncomingCall, RestState, WebhookError};
 use realtime_protocol::Dialect;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
@@ -21,13 +21,6 @@ use tokio_util::task::TaskTracker;
 
 /// How long a client may take to finish the WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Default)]
-pub(crate) struct Registry {
-    conns: Mutex<Vec<ConnectionHandle>>,
-    taken: Mutex<usize>,
-    notify: Notify,
-}
 
 /// A local fake of the Realtime API on `127.0.0.1`, speaking GA or beta per connection.
 ///
@@ -41,12 +34,6 @@ pub struct FakeRealtimeServer {
     registry: Arc<Registry>,
     rest: Arc<RestState>,
     clock: crate::config::Clock,
-}
-
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").finish_non_exhaustive()
-    }
 }
 
 impl FakeRealtimeServer {
@@ -67,7 +54,7 @@ impl FakeRealtimeServer {
         let addr = listener.local_addr()?;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry::new(config.max_finished_connections));
         let rest = Arc::new(RestState::new(config.seed));
         let clock = config.clock;
         let config = Arc::new(config);
@@ -154,31 +141,25 @@ impl FakeRealtimeServer {
     }
 
     /// Waits for the next connection not returned before (in accept order), up to `timeout`.
+    /// A closed connection forgotten before it was returned (see
+    /// [`FakeServerConfig::max_finished_connections`]) is skipped.
     pub async fn next_connection(&self, timeout: Duration) -> Option<ConnectionHandle> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let notified = self.registry.notify.notified();
-            {
-                let conns = self.registry.conns.lock().ok()?;
-                let mut taken = self.registry.taken.lock().ok()?;
-                if let Some(c) = conns.get(*taken) {
-                    *taken += 1;
-                    return Some(c.clone());
-                }
+            let registered = self.registry.registered();
+            if let Some(c) = self.registry.take_next() {
+                return Some(c);
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            if tokio::time::timeout_at(deadline, registered).await.is_err() {
                 return None;
             }
         }
     }
 
-    /// Every connection accepted so far (including closed ones).
+    /// Every connection still open and the most recent closed ones (up to
+    /// [`FakeServerConfig::max_finished_connections`]), in accept order.
     pub fn connections(&self) -> Vec<ConnectionHandle> {
-        self.registry
-            .conns
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default()
+        self.registry.all()
     }
 
     /// Closes every connection (close code 1001), stops listening, and waits for every task.
@@ -255,11 +236,9 @@ async fn serve(
     if let Some(call_id) = call_id {
         rest.attach(&call_id, handle.clone());
     }
-    if let Ok(mut conns) = registry.conns.lock() {
-        conns.push(handle);
-    }
-    registry.notify.notify_waiters();
+    let number = registry.register(handle);
     conn.run(ws, cancel).await;
+    registry.finish(number);
 }
 
 /// Checks a WebSocket handshake like the service: path, key (an API key, or an ephemeral key

@@ -815,3 +815,58 @@ async fn every_frame_starts_with_type_then_event_id() {
         server.shutdown().await;
     }
 }
+
+/// Polls until the server lists `n` connections (the record is updated as a connection task
+/// ends, just after the client sees the close).
+async fn listed(server: &FakeRealtimeServer, n: usize) -> Vec<u64> {
+    for _ in 0..500 {
+        let serials: Vec<u64> = server.connections().iter().map(|c| c.serial()).collect();
+        if serials.len() == n {
+            return serials;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server never listed {n} connections");
+}
+
+#[tokio::test]
+async fn closed_connections_beyond_the_bound_are_forgotten() {
+    let server = FakeRealtimeServer::start(
+        FakeServerConfig::default()
+            .with_responder(Echo::text())
+            .with_max_finished_connections(2),
+    )
+    .await
+    .unwrap();
+    let mut open = connect_with(&server, Dialect::Ga, Some("k")).await.unwrap();
+    assert_eq!(open.recv().await["type"], "session.created");
+    for k in 1..=5usize {
+        let mut c = connect_with(&server, Dialect::Ga, Some("k")).await.unwrap();
+        assert_eq!(c.recv().await["type"], "session.created");
+        c.ws.close(None).await.unwrap();
+        while let Some(Ok(_)) = c.frame().await {}
+        // The open connection, and at most two closed ones: the latest.
+        listed(&server, 1 + k.min(2)).await;
+    }
+    assert_eq!(listed(&server, 3).await, [1, 5, 6]);
+    // `next_connection` skips the connections forgotten before they were taken.
+    let taken: Vec<u64> = [
+        server.next_connection(WAIT).await.unwrap(),
+        server.next_connection(WAIT).await.unwrap(),
+        server.next_connection(WAIT).await.unwrap(),
+    ]
+    .iter()
+    .map(|c| c.serial())
+    .collect();
+    assert_eq!(taken, [1, 5, 6]);
+    assert!(server
+        .next_connection(Duration::from_millis(50))
+        .await
+        .is_none());
+    // The open connection still works and is still listed.
+    open.send(user_text("still here")).await;
+    open.send(json!({"type": "response.create"})).await;
+    open.recv_until("response.done").await;
+    assert_eq!(server.connections()[0].serial(), 1);
+    server.shutdown().await;
+}

@@ -154,6 +154,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Nothing here inspects connections once they closed: keep none, so a server left running
+    // stays the same size however many sessions it served.
+    let config = config.with_max_finished_connections(0);
     runtime.block_on(async move {
         let server = match FakeRealtimeServer::bind(config, addr).await {
             Ok(s) => s,

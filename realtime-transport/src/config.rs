@@ -3,6 +3,7 @@
 use crate::auth::{ApiKey, Auth, AuthHeader};
 use crate::connection::RealtimeConnection;
 use crate::error::{Result, TransportError};
+use crate::proxy::Proxy;
 use realtime_protocol::{Dialect, Protocol};
 use std::fmt;
 use std::marker::PhantomData;
@@ -94,6 +95,7 @@ pub struct ConnectionBuilder<P> {
     pub(crate) receive_queue: usize,
     pub(crate) tls: TlsBackend,
     pub(crate) root_certificates: Vec<Vec<u8>>,
+    pub(crate) proxy: Proxy,
     _protocol: PhantomData<fn() -> P>,
 }
 
@@ -119,6 +121,7 @@ impl<P> Clone for ConnectionBuilder<P> {
             receive_queue: self.receive_queue,
             tls: self.tls,
             root_certificates: self.root_certificates.clone(),
+            proxy: self.proxy.clone(),
             _protocol: PhantomData,
         }
     }
@@ -140,6 +143,9 @@ impl<P: Protocol> fmt::Debug for ConnectionBuilder<P> {
             .field("max_message_size", &self.max_message_size)
             .field("ping_interval", &self.ping_interval)
             .field("pong_timeout", &self.pong_timeout)
+            .field("tls", &self.tls)
+            .field("root_certificates", &self.root_certificates.len())
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +172,7 @@ impl<P: Protocol> Default for ConnectionBuilder<P> {
             receive_queue: DEFAULT_RECEIVE_QUEUE,
             tls: TlsBackend::default(),
             root_certificates: Vec::new(),
+            proxy: Proxy::default(),
             _protocol: PhantomData,
         }
     }
@@ -296,11 +303,31 @@ impl<P: Protocol> ConnectionBuilder<P> {
         self
     }
 
-    /// Trusts an extra root certificate (DER) with rustls, e.g. a corporate proxy's or a test
-    /// server's. Certificates are always verified.
+    /// Trusts an extra root certificate (DER), e.g. a TLS-inspecting corporate proxy's or a
+    /// test server's, with either TLS backend. Certificates are always verified.
     pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.root_certificates.push(der.into());
         self
+    }
+
+    /// How to reach the server: directly or through an HTTP proxy. Default
+    /// [`Proxy::FromEnv`] (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Opens the connection over a stream the caller already connected (a custom proxy or
+    /// tunnel, an in-memory pipe in tests): no DNS, TCP or proxy; TLS when the URL is
+    /// `wss://`, then the WebSocket handshake, under the handshake deadline.
+    ///
+    /// # Errors
+    /// As [`Self::connect`], less the DNS and TCP errors.
+    pub async fn connect_over<S>(&self, stream: S) -> Result<RealtimeConnection<P>>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        crate::connection::connect_over(self, stream).await
     }
 
     /// Opens the connection.

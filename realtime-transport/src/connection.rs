@@ -2,7 +2,7 @@
 //! task between them and the socket.
 
 use crate::auth::AuthHeader;
-use crate::config::{ConnectionBuilder, TlsBackend};
+use crate::config::ConnectionBuilder;
 use crate::error::{Result, TransportError};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, Stream, StreamExt};
@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tracing::Instrument;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws<S> = WebSocketStream<MaybeTlsStream<S>>;
 
 /// What the I/O task is asked to write.
 enum Outbound {
@@ -335,139 +335,149 @@ pub(crate) async fn connect<P: Protocol>(
 ) -> Result<RealtimeConnection<P>> {
     let url = b.url()?;
     let (host, port) = split_host_port(&url)?;
-    let model = b
-        .model
-        .clone()
-        .unwrap_or_else(|| crate::config::default_model(P::DIALECT).to_owned());
-    let span = tracing::debug_span!("realtime_connection", dialect = P::DIALECT.as_str(), model = %model, host = %host, auth = b.auth.mode());
+    let span = connection_span(b, &host);
     async move {
-        let auth = b.resolve_auth().await?;
-        let mut request =
-            url.as_str()
-                .into_client_request()
-                .map_err(|e| TransportError::InvalidConfig {
-                    reason: format!("bad URL: {e}"),
-                })?;
-        let headers = request.headers_mut();
-        match auth {
-            AuthHeader::Bearer(k) => {
-                headers.insert(
-                    "authorization",
-                    header_value(&format!("Bearer {}", k.expose()), true)?,
-                );
-            }
-            AuthHeader::AzureKey(k) => {
-                headers.insert("api-key", header_value(k.expose(), true)?);
-            }
-            AuthHeader::None => {}
-        }
-        if P::DIALECT == realtime_protocol::Dialect::Beta {
-            headers.insert("openai-beta", HeaderValue::from_static("realtime=v1"));
-        }
-        headers.insert("user-agent", header_value(&b.user_agent, false)?);
-        for (name, value) in &b.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                TransportError::InvalidConfig {
-                    reason: format!("`{name}` is not a valid header name"),
-                }
-            })?;
-            headers.insert(name, header_value(value, true)?);
-        }
-
-        // DNS and TCP, under the connect deadline.
-        let stream = tokio::time::timeout(b.connect_timeout, async {
-            let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|source| TransportError::Dns {
-                    host: host.clone(),
-                    source,
-                })?
-                .collect();
-            let mut last = None;
-            for addr in addrs {
-                match TcpStream::connect(addr).await {
-                    Ok(s) => return Ok(s),
-                    Err(e) => last = Some(e),
-                }
-            }
-            let source = last
-                .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"));
-            Err(TransportError::Connect {
-                host: host.clone(),
-                port,
-                source,
-            })
-        })
+        let request = request(b, &url).await?;
+        // DNS, TCP and a proxy's tunnel, under the connect deadline.
+        let secure = url.starts_with("wss://");
+        let stream = tokio::time::timeout(
+            b.connect_timeout,
+            crate::proxy::dial(&host, port, secure, &b.proxy),
+        )
         .await
         .map_err(|_| TransportError::Timeout {
             stage: "connecting",
             after: b.connect_timeout,
         })??;
-        let _ = stream.set_nodelay(true);
-
-        let max_frame = b.max_frame_size.min(b.max_message_size);
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(b.max_message_size))
-            .max_frame_size(Some(max_frame))
-            .read_buffer_size(b.read_buffer)
-            .write_buffer_size(0);
-        let connector = if url.starts_with("wss://") {
-            match b.tls {
-                TlsBackend::Rustls => {
-                    Connector::Rustls(crate::tls::client_config(&b.root_certificates)?)
-                }
-                #[cfg(feature = "native-tls")]
-                TlsBackend::Native => {
-                    Connector::NativeTls(native_tls::TlsConnector::new().map_err(|e| {
-                        TransportError::InvalidConfig {
-                            reason: format!("native TLS: {e}"),
-                        }
-                    })?)
-                }
-            }
-        } else {
-            Connector::Plain
-        };
-        let handshake = tokio_tungstenite::client_async_tls_with_config(
-            request,
-            stream,
-            Some(ws_config),
-            Some(connector),
-        );
-        let (ws, _response) = tokio::time::timeout(b.handshake_timeout, handshake)
-            .await
-            .map_err(|_| TransportError::Timeout {
-                stage: "handshaking",
-                after: b.handshake_timeout,
-            })?
-            .map_err(|e| handshake_error(e, &host))?;
-        tracing::debug!("connected");
-
-        let (out_tx, out_rx) = mpsc::channel(b.send_queue);
-        let (in_tx, in_rx) = mpsc::channel(b.receive_queue);
-        let io = IoTask {
-            out_rx,
-            in_tx,
-            ping_interval: b.ping_interval,
-            pong_timeout: b.pong_timeout,
-            close_timeout: b.close_timeout,
-            max_message_size: b.max_message_size,
-        };
-        let task = tokio::spawn(io.run(ws).instrument(tracing::Span::current()));
-        Ok(RealtimeConnection {
-            sender: EventSender {
-                tx: out_tx,
-                _protocol: PhantomData,
-            },
-            receiver: EventReceiver {
-                rx: in_rx,
-                task: Some(task),
-                _protocol: PhantomData,
-            },
-        })
+        handshake(b, request, &url, &host, stream).await
     }
     .instrument(span)
     .await
+}
+
+pub(crate) async fn connect_over<P: Protocol, S>(
+    b: &ConnectionBuilder<P>,
+    stream: S,
+) -> Result<RealtimeConnection<P>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let url = b.url()?;
+    let (host, _port) = split_host_port(&url)?;
+    let span = connection_span(b, &host);
+    async move {
+        let request = request(b, &url).await?;
+        handshake(b, request, &url, &host, stream).await
+    }
+    .instrument(span)
+    .await
+}
+
+fn connection_span<P: Protocol>(b: &ConnectionBuilder<P>, host: &str) -> tracing::Span {
+    let model = b
+        .model
+        .clone()
+        .unwrap_or_else(|| crate::config::default_model(P::DIALECT).to_owned());
+    tracing::debug_span!("realtime_connection", dialect = P::DIALECT.as_str(), model = %model, host = %host, auth = b.auth.mode())
+}
+
+/// The handshake request: URL, auth (resolved now), dialect, user agent, extra headers.
+async fn request<P: Protocol>(
+    b: &ConnectionBuilder<P>,
+    url: &str,
+) -> Result<tungstenite::handshake::client::Request> {
+    let auth = b.resolve_auth().await?;
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| TransportError::InvalidConfig {
+            reason: format!("bad URL: {e}"),
+        })?;
+    let headers = request.headers_mut();
+    match auth {
+        AuthHeader::Bearer(k) => {
+            headers.insert(
+                "authorization",
+                header_value(&format!("Bearer {}", k.expose()), true)?,
+            );
+        }
+        AuthHeader::AzureKey(k) => {
+            headers.insert("api-key", header_value(k.expose(), true)?);
+        }
+        AuthHeader::None => {}
+    }
+    if P::DIALECT == realtime_protocol::Dialect::Beta {
+        headers.insert("openai-beta", HeaderValue::from_static("realtime=v1"));
+    }
+    headers.insert("user-agent", header_value(&b.user_agent, false)?);
+    for (name, value) in &b.headers {
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| TransportError::InvalidConfig {
+                reason: format!("`{name}` is not a valid header name"),
+            })?;
+        headers.insert(name, header_value(value, true)?);
+    }
+    Ok(request)
+}
+
+/// TLS (for `wss://`) and the WebSocket handshake over `stream`, then the I/O task.
+async fn handshake<P: Protocol, S>(
+    b: &ConnectionBuilder<P>,
+    request: tungstenite::handshake::client::Request,
+    url: &str,
+    host: &str,
+    stream: S,
+) -> Result<RealtimeConnection<P>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let max_frame = b.max_frame_size.min(b.max_message_size);
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(b.max_message_size))
+        .max_frame_size(Some(max_frame))
+        .read_buffer_size(b.read_buffer)
+        .write_buffer_size(0);
+    let connector = if url.starts_with("wss://") {
+        crate::tls::connector(b.tls, &b.root_certificates)?
+    } else {
+        Connector::Plain
+    };
+    let handshake = tokio_tungstenite::client_async_tls_with_config(
+        request,
+        stream,
+        Some(ws_config),
+        Some(connector),
+    );
+    let (ws, _response) = tokio::time::timeout(b.handshake_timeout, handshake)
+        .await
+        .map_err(|_| TransportError::Timeout {
+            stage: "handshaking",
+            after: b.handshake_timeout,
+        })?
+        .map_err(|e| handshake_error(e, host))?;
+    tracing::debug!("connected");
+
+    let (out_tx, out_rx) = mpsc::channel(b.send_queue);
+    let (in_tx, in_rx) = mpsc::channel(b.receive_queue);
+    let io = IoTask {
+        out_rx,
+        in_tx,
+        ping_interval: b.ping_interval,
+        pong_timeout: b.pong_timeout,
+        close_timeout: b.close_timeout,
+        max_message_size: b.max_message_size,
+    };
+    let task = tokio::spawn(io.run(ws).instrument(tracing::Span::current()));
+    Ok(RealtimeConnection {
+        sender: EventSender {
+            tx: out_tx,
+            _protocol: PhantomData,
+        },
+        receiver: EventReceiver {
+            rx: in_rx,
+            task: Some(task),
+            _protocol: PhantomData,
+        },
+    })
 }
 
 fn handshake_error(e: tungstenite::Error, host: &str) -> TransportError {
@@ -525,7 +535,7 @@ enum Exit {
 }
 
 impl IoTask {
-    async fn run(mut self, ws: Ws) {
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut self, ws: Ws<S>) {
         let (mut sink, mut stream) = ws.split();
         let exit = self.pump(&mut sink, &mut stream).await;
         if let Exit::Fail(e) = exit {
@@ -544,10 +554,10 @@ impl IoTask {
         }
     }
 
-    async fn pump(
+    async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
-        sink: &mut SplitSink<Ws, Message>,
-        stream: &mut SplitStream<Ws>,
+        sink: &mut SplitSink<Ws<S>, Message>,
+        stream: &mut SplitStream<Ws<S>>,
     ) -> Exit {
         let mut permit: Option<mpsc::OwnedPermit<Inbound>> = None;
         let mut next_ping = self.ping_interval.map(|i| Instant::now() + i);
@@ -640,10 +650,10 @@ impl IoTask {
     }
 
     /// Sends a close frame and waits (bounded) for the peer's.
-    async fn close(
+    async fn close<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
-        sink: &mut SplitSink<Ws, Message>,
-        stream: &mut SplitStream<Ws>,
+        sink: &mut SplitSink<Ws<S>, Message>,
+        stream: &mut SplitStream<Ws<S>>,
         code: u16,
         reason: String,
     ) -> Exit {

@@ -44,6 +44,16 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
+    /// The HTTP proxy did not open a tunnel (`CONNECT` answered with an error, or not at all).
+    /// Fatal; retryable unless the proxy refused the request itself (4xx: 407 means it wants
+    /// credentials).
+    #[error("the proxy refused the tunnel: {reason}")]
+    ProxyRefused {
+        /// The proxy's HTTP status, if it answered with one.
+        status: Option<u16>,
+        /// Its status line, or what went wrong.
+        reason: String,
+    },
     /// TLS failed (e.g. the certificate was not trusted). Fatal, not retryable.
     #[error("TLS handshake with {host} failed")]
     Tls {
@@ -151,6 +161,7 @@ impl TransportError {
             | Self::Tls { .. }
             | Self::KeyProvider(_) => false,
             Self::Rejected { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            Self::ProxyRefused { status, .. } => !matches!(status, Some(400..=499)),
             Self::Closed { code, .. } => !matches!(code, 1002 | 1003 | 1007 | 1008 | 1009 | 1010),
             Self::Decode(_) | Self::BinaryFrame { .. } | Self::SendQueueFull { .. } => true,
             _ => true,

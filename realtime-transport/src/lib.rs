@@ -13,6 +13,8 @@
 //!   normal close ends the stream; an abnormal one yields a final error with its code.
 //! - TLS is rustls with the `ring` provider, chosen explicitly, and the webpki roots;
 //!   `native-tls` is an opt-in feature. `ws://` works for local servers.
+//! - HTTP proxies: [`Proxy`], from `HTTPS_PROXY` / `NO_PROXY` by default or given explicitly;
+//!   [`ConnectionBuilder::connect_over`] runs the handshake over a stream you connected.
 //! - The API key is an [`ApiKey`]: it never appears in `Debug`, logs or errors.
 //!
 //! ```no_run
@@ -40,6 +42,7 @@ mod auth;
 mod config;
 mod connection;
 mod error;
+mod proxy;
 mod rest;
 mod tls;
 
@@ -52,5 +55,6 @@ pub use config::{
 };
 pub use connection::{EventReceiver, EventSender, RealtimeConnection};
 pub use error::{Result, TransportError};
+pub use proxy::{Proxy, ProxyUrl};
 pub use rest::{RestClient, RestResponse};
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;

@@ -6,9 +6,9 @@
 use crate::auth::{Auth, AuthHeader};
 use crate::config::resolve_auth;
 use crate::error::{Result, TransportError};
+use crate::proxy::Proxy;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// The largest answer read.
 const MAX_ANSWER: usize = 4 * 1024 * 1024;
@@ -21,6 +21,7 @@ pub struct RestClient {
     roots: Vec<Vec<u8>>,
     timeout: Duration,
     user_agent: String,
+    proxy: Proxy,
 }
 
 impl Default for RestClient {
@@ -48,6 +49,7 @@ impl RestClient {
             roots: Vec::new(),
             timeout: Duration::from_secs(30),
             user_agent: format!("realtime-rs/{}", env!("CARGO_PKG_VERSION")),
+            proxy: Proxy::default(),
         }
     }
 
@@ -66,6 +68,18 @@ impl RestClient {
     /// Trusts an extra root certificate (DER).
     pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.roots.push(der.into());
+        self
+    }
+
+    /// How to reach the server (see [`Proxy`]). Default [`Proxy::FromEnv`].
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// The `User-Agent`. Default `realtime-rs/VERSION`.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
         self
     }
 
@@ -113,14 +127,8 @@ impl RestClient {
         request.push_str(&body);
         let exchange =
             async {
-                let tcp = TcpStream::connect((target.host.as_str(), target.port))
-                    .await
-                    .map_err(|source| TransportError::Connect {
-                        host: target.host.clone(),
-                        port: target.port,
-                        source,
-                    })?;
-                let _ = tcp.set_nodelay(true);
+                let tcp =
+                    crate::proxy::dial(&target.host, target.port, target.tls, &self.proxy).await?;
                 if target.tls {
                     let config = crate::tls::client_config(&self.roots)?;
                     let name = rustls::pki_types::ServerName::try_from(target.host.clone())

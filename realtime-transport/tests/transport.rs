@@ -597,3 +597,52 @@ async fn try_send_and_backpressure() {
     assert!(appends >= 400, "{appends}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+#[allow(clippy::result_large_err)] // the callback type is tungstenite's
+async fn connect_over_a_stream_the_caller_provides() {
+    // An in-memory pipe with a WebSocket server on its other end: no DNS, no TCP, no proxy.
+    let (client, far) = tokio::io::duplex(64 << 10);
+    let server = tokio::spawn(async move {
+        let mut ws = tokio_tungstenite::accept_hdr_async(
+            far,
+            |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+             resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+                assert_eq!(req.uri().path(), "/v1/realtime");
+                assert_eq!(
+                    req.headers().get("authorization").unwrap(),
+                    &format!("Bearer {KEY}")
+                );
+                Ok(resp)
+            },
+        )
+        .await
+        .unwrap();
+        futures_util::SinkExt::send(
+            &mut ws,
+            tokio_tungstenite::tungstenite::Message::text(
+                r#"{"type":"input_audio_buffer.cleared","event_id":"e1"}"#,
+            ),
+        )
+        .await
+        .unwrap();
+        // The client's event, then its close.
+        let got = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
+        let text = got.unwrap().unwrap().into_text().unwrap();
+        while let Some(Ok(_)) = ws.next().await {}
+        text
+    });
+    let (tx, mut rx) = RealtimeConnection::<Ga>::builder()
+        .endpoint("ws://in-memory.invalid/v1/realtime")
+        .api_key(KEY)
+        .connect_over(client)
+        .await
+        .unwrap()
+        .split();
+    let first = next(&mut rx).await.unwrap().unwrap();
+    assert_eq!(first.event_type(), "input_audio_buffer.cleared");
+    tx.send(&ga::ClientEvent::response_create()).await.unwrap();
+    tx.close().await.unwrap();
+    let sent = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    assert!(sent.contains(r#""type":"response.create""#), "{sent}");
+}

@@ -8,6 +8,9 @@
     missing_debug_implementations
 )]
 
+pub mod proxy;
+pub mod tls;
+
 use futures_util::StreamExt;
 use realtime_agent::RealtimeAgent;
 use realtime_protocol::Dialect;

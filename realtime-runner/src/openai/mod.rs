@@ -15,7 +15,9 @@ use crate::model::{
 use async_trait::async_trait;
 use futures_util::Stream;
 use realtime_protocol::{Dialect, Protocol};
-use realtime_transport::{Auth, ConnectionBuilder, EventReceiver, EventSender, RealtimeConnection};
+use realtime_transport::{
+    Auth, ConnectionBuilder, EventReceiver, EventSender, Proxy, RealtimeConnection, TlsBackend,
+};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -263,6 +265,12 @@ pub struct OpenAIRealtimeModel {
     keep_alive: Option<(Option<Duration>, Duration)>,
     connect_timeout: Option<Duration>,
     max_message_size: Option<usize>,
+    max_frame_size: Option<usize>,
+    handshake_timeout: Option<Duration>,
+    user_agent: Option<String>,
+    tls: Option<TlsBackend>,
+    root_certificates: Vec<Vec<u8>>,
+    proxy: Option<Proxy>,
     recording: Option<(Recording, Arc<record::RecordingState>)>,
 }
 
@@ -285,6 +293,12 @@ impl OpenAIRealtimeModel {
             keep_alive: None,
             connect_timeout: None,
             max_message_size: None,
+            max_frame_size: None,
+            handshake_timeout: None,
+            user_agent: None,
+            tls: None,
+            root_certificates: Vec::new(),
+            proxy: None,
             recording: None,
         }
     }
@@ -360,6 +374,43 @@ impl OpenAIRealtimeModel {
         self
     }
 
+    /// Largest frame accepted (see [`ConnectionBuilder::max_frame_size`]).
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = Some(bytes);
+        self
+    }
+
+    /// Deadline for the TLS and WebSocket handshakes.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = Some(timeout);
+        self
+    }
+
+    /// The `User-Agent` sent with the handshake.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// The TLS implementation (rustls by default; the platform's with the transport's
+    /// `native-tls` feature).
+    pub fn tls(mut self, backend: TlsBackend) -> Self {
+        self.tls = Some(backend);
+        self
+    }
+
+    /// Trusts an extra root certificate (DER), e.g. a TLS-inspecting proxy's.
+    pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(der.into());
+        self
+    }
+
+    /// How to reach the server (see [`Proxy`]): by default from `HTTPS_PROXY` / `NO_PROXY`.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// The configured dialect.
     pub fn configured_dialect(&self) -> Dialect {
         self.dialect
@@ -390,6 +441,24 @@ impl OpenAIRealtimeModel {
         }
         if let Some(m) = self.max_message_size {
             b = b.max_message_size(m);
+        }
+        if let Some(m) = self.max_frame_size {
+            b = b.max_frame_size(m);
+        }
+        if let Some(t) = self.handshake_timeout {
+            b = b.handshake_timeout(t);
+        }
+        if let Some(ua) = &self.user_agent {
+            b = b.user_agent(ua);
+        }
+        if let Some(tls) = self.tls {
+            b = b.tls(tls);
+        }
+        for der in &self.root_certificates {
+            b = b.add_root_certificate(der.clone());
+        }
+        if let Some(p) = &self.proxy {
+            b = b.proxy(p.clone());
         }
         b
     }

@@ -82,6 +82,9 @@ pub enum Auth {
     ClientSecret(ApiKey),
     /// An Azure OpenAI key, sent as `api-key: …`.
     AzureApiKey(ApiKey),
+    /// `AZURE_OPENAI_API_KEY` from the environment, read when connecting, sent as
+    /// `api-key: …`.
+    AzureFromEnv,
     /// A provider asked for a key (sent as a bearer token) on every connect.
     Provider(Arc<dyn KeyProvider>),
     /// No authentication header (a local server, or one behind a proxy that adds it).
@@ -114,6 +117,7 @@ impl Auth {
             Auth::ApiKey(_) => "api_key",
             Auth::ClientSecret(_) => "client_secret",
             Auth::AzureApiKey(_) => "azure_api_key",
+            Auth::AzureFromEnv => "azure_env",
             Auth::Provider(_) => "provider",
             Auth::None => "none",
         }

@@ -51,12 +51,45 @@ pub enum TlsBackend {
     Native,
 }
 
-/// Azure OpenAI: the resource, the deployment and (for the beta API) the API version.
+/// The Azure OpenAI endpoint variable ([`ConnectionBuilder::azure_from_env`]).
+pub const AZURE_ENDPOINT_VAR: &str = "AZURE_OPENAI_ENDPOINT";
+/// The Azure OpenAI key variable ([`Auth::AzureFromEnv`]).
+pub const AZURE_KEY_VAR: &str = "AZURE_OPENAI_API_KEY";
+/// The Azure deployment variable, when none is given.
+pub const AZURE_DEPLOYMENT_VAR: &str = "AZURE_OPENAI_DEPLOYMENT";
+/// The API version variable of the beta dialect on Azure, when none is given.
+pub const AZURE_API_VERSION_VAR: &str = "OPENAI_API_VERSION";
+
+/// Azure OpenAI: the resource, the deployment and (for the beta API) the API version; each
+/// `None` is read from the environment when the URL is made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Azure {
-    pub(crate) resource: String,
-    pub(crate) deployment: String,
+    pub(crate) resource: Option<String>,
+    pub(crate) deployment: Option<String>,
     pub(crate) api_version: Option<String>,
+}
+
+impl Azure {
+    /// The resource, deployment and API version, the missing ones from `env`.
+    fn resolve(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(String, String, Option<String>)> {
+        let read = |given: &Option<String>, name: &'static str| match given {
+            Some(v) => Ok(v.clone()),
+            None => env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or(TransportError::MissingEnv { name }),
+        };
+        Ok((
+            read(&self.resource, AZURE_ENDPOINT_VAR)?,
+            read(&self.deployment, AZURE_DEPLOYMENT_VAR)?,
+            self.api_version
+                .clone()
+                .or_else(|| env(AZURE_API_VERSION_VAR).filter(|v| !v.trim().is_empty())),
+        ))
+    }
 }
 
 /// Builds and opens a [`RealtimeConnection`]. Cheap to clone: a reconnect reuses it.
@@ -210,10 +243,26 @@ impl<P: Protocol> ConnectionBuilder<P> {
         api_version: Option<&str>,
     ) -> Self {
         self.azure = Some(Azure {
-            resource: resource.into(),
-            deployment: deployment.into(),
+            resource: Some(resource.into()),
+            deployment: Some(deployment.into()),
             api_version: api_version.map(str::to_owned),
         });
+        self
+    }
+
+    /// Azure OpenAI configured from the environment, as Azure's own SDKs do: the resource from
+    /// `AZURE_OPENAI_ENDPOINT`, the key from `AZURE_OPENAI_API_KEY` ([`Auth::AzureFromEnv`];
+    /// set [`Self::auth`] afterwards for an Entra ID token instead), the deployment given or
+    /// from `AZURE_OPENAI_DEPLOYMENT`, and the beta API version given or from
+    /// `OPENAI_API_VERSION`. Variables are read when connecting; a missing one is
+    /// [`TransportError::MissingEnv`] naming it.
+    pub fn azure_from_env(mut self, deployment: Option<&str>, api_version: Option<&str>) -> Self {
+        self.azure = Some(Azure {
+            resource: None,
+            deployment: deployment.map(str::to_owned),
+            api_version: api_version.map(str::to_owned),
+        });
+        self.auth = Auth::AzureFromEnv;
         self
     }
 
@@ -344,9 +393,14 @@ impl<P: Protocol> ConnectionBuilder<P> {
     /// # Errors
     /// The endpoint is not a `ws://`, `wss://`, `http://` or `https://` URL.
     pub fn url(&self) -> Result<String> {
+        self.url_with(|name| std::env::var(name).ok())
+    }
+
+    fn url_with(&self, env: impl Fn(&str) -> Option<String>) -> Result<String> {
         let (base, query) = match &self.azure {
             Some(az) => {
-                let resource = az.resource.trim_end_matches('/');
+                let (resource, deployment, api_version) = az.resolve(env)?;
+                let resource = resource.trim_end_matches('/');
                 let resource = resource
                     .strip_prefix("https://")
                     .map(|r| format!("wss://{r}"))
@@ -368,16 +422,14 @@ impl<P: Protocol> ConnectionBuilder<P> {
                         vec![
                             (
                                 "api-version",
-                                az.api_version
-                                    .clone()
-                                    .unwrap_or_else(|| "2025-04-01-preview".to_owned()),
+                                api_version.unwrap_or_else(|| "2025-04-01-preview".to_owned()),
                             ),
-                            ("deployment", az.deployment.clone()),
+                            ("deployment", deployment),
                         ],
                     ),
                     _ => (
                         format!("{resource}/openai/v1/realtime"),
-                        vec![("model", az.deployment.clone())],
+                        vec![("model", deployment)],
                     ),
                 }
             }
@@ -458,6 +510,12 @@ pub(crate) async fn resolve_auth(auth: &Auth) -> Result<AuthHeader> {
         },
         Auth::ApiKey(k) | Auth::ClientSecret(k) => bearer(k.clone()),
         Auth::AzureApiKey(k) if k.is_empty() => Err(TransportError::MissingApiKey),
+        Auth::AzureFromEnv => match std::env::var(AZURE_KEY_VAR) {
+            Ok(k) if !k.trim().is_empty() => Ok(AuthHeader::AzureKey(ApiKey::new(k.trim()))),
+            _ => Err(TransportError::MissingEnv {
+                name: AZURE_KEY_VAR,
+            }),
+        },
         Auth::AzureApiKey(k) => Ok(AuthHeader::AzureKey(k.clone())),
         Auth::Provider(p) => bearer(p.api_key().await.map_err(TransportError::KeyProvider)?),
         Auth::None => Ok(AuthHeader::None),
@@ -498,6 +556,68 @@ mod tests {
         assert!(matches!(
             ConnectionBuilder::<Ga>::default().endpoint("ftp://x").url(),
             Err(TransportError::InvalidConfig { .. })
+        ));
+    }
+
+    #[test]
+    fn azure_from_the_environment() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let all = vars(&[
+            ("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com/"),
+            ("AZURE_OPENAI_DEPLOYMENT", "dep-1"),
+            ("OPENAI_API_VERSION", "2024-12-17"),
+        ]);
+        let ga = ConnectionBuilder::<Ga>::default().azure_from_env(None, None);
+        assert_eq!(ga.auth.mode(), "azure_env");
+        assert_eq!(
+            ga.url_with(all).unwrap(),
+            "wss://res.openai.azure.com/openai/v1/realtime?model=dep-1"
+        );
+        assert_eq!(
+            ConnectionBuilder::<Ga>::default()
+                .azure_from_env(Some("given"), None)
+                .url_with(all)
+                .unwrap(),
+            "wss://res.openai.azure.com/openai/v1/realtime?model=given"
+        );
+        assert_eq!(
+            ConnectionBuilder::<Beta>::default()
+                .azure_from_env(None, None)
+                .url_with(all)
+                .unwrap(),
+            "wss://res.openai.azure.com/openai/realtime?api-version=2024-12-17&deployment=dep-1"
+        );
+        let missing = ConnectionBuilder::<Ga>::default()
+            .azure_from_env(Some("d"), None)
+            .url_with(vars(&[("AZURE_OPENAI_ENDPOINT", " ")]))
+            .unwrap_err();
+        assert!(
+            matches!(
+                missing,
+                TransportError::MissingEnv {
+                    name: "AZURE_OPENAI_ENDPOINT"
+                }
+            ),
+            "{missing:?}"
+        );
+        assert_eq!(missing.to_string(), "AZURE_OPENAI_ENDPOINT is not set");
+        assert!(!missing.is_retryable());
+        let no_deployment = ConnectionBuilder::<Ga>::default()
+            .azure_from_env(None, None)
+            .url_with(vars(&[("AZURE_OPENAI_ENDPOINT", "res.openai.azure.com")]))
+            .unwrap_err();
+        assert!(matches!(
+            no_deployment,
+            TransportError::MissingEnv {
+                name: "AZURE_OPENAI_DEPLOYMENT"
+            }
         ));
     }
 }

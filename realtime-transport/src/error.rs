@@ -21,6 +21,14 @@ pub enum TransportError {
     /// No API key: none was configured and `OPENAI_API_KEY` is not set. Fatal, not retryable.
     #[error("no API key: set OPENAI_API_KEY or configure one")]
     MissingApiKey,
+    /// An environment variable the configuration reads is not set (Azure:
+    /// `AZURE_OPENAI_ENDPOINT`, `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_DEPLOYMENT`). Fatal, not
+    /// retryable.
+    #[error("{name} is not set")]
+    MissingEnv {
+        /// The variable.
+        name: &'static str,
+    },
     /// The key provider failed. Fatal; retryable if the provider's failure is.
     #[error("the API key provider failed")]
     KeyProvider(#[source] crate::auth::KeyProviderError),
@@ -158,6 +166,7 @@ impl TransportError {
         match self {
             Self::InvalidConfig { .. }
             | Self::MissingApiKey
+            | Self::MissingEnv { .. }
             | Self::Tls { .. }
             | Self::KeyProvider(_) => false,
             Self::Rejected { status, .. } => matches!(status, 408 | 429 | 500..=599),

@@ -260,6 +260,7 @@ pub struct OpenAIRealtimeModel {
     endpoint: Option<String>,
     auth: Auth,
     azure: Option<(String, String, Option<String>)>,
+    azure_env: Option<(Option<String>, Option<String>)>,
     headers: Vec<(String, String)>,
     sip_call_id: Option<String>,
     keep_alive: Option<(Option<Duration>, Duration)>,
@@ -288,6 +289,7 @@ impl OpenAIRealtimeModel {
             endpoint: None,
             auth: Auth::FromEnv,
             azure: None,
+            azure_env: None,
             headers: Vec::new(),
             sip_call_id: None,
             keep_alive: None,
@@ -336,11 +338,23 @@ impl OpenAIRealtimeModel {
         deployment: impl Into<String>,
         api_version: Option<&str>,
     ) -> Self {
+        self.azure_env = None;
         self.azure = Some((
             resource.into(),
             deployment.into(),
             api_version.map(str::to_owned),
         ));
+        self
+    }
+
+    /// Azure OpenAI from the environment: `AZURE_OPENAI_ENDPOINT`, `AZURE_OPENAI_API_KEY`, the
+    /// deployment given or `AZURE_OPENAI_DEPLOYMENT` (see
+    /// [`ConnectionBuilder::azure_from_env`]). Call [`Self::auth`] afterwards to authenticate
+    /// otherwise (an Entra ID token as a bearer).
+    pub fn azure_from_env(mut self, deployment: Option<&str>) -> Self {
+        self.azure = None;
+        self.azure_env = Some((deployment.map(str::to_owned), None));
+        self.auth = Auth::AzureFromEnv;
         self
     }
 
@@ -426,6 +440,12 @@ impl OpenAIRealtimeModel {
         }
         if let Some((r, d, v)) = &self.azure {
             b = b.azure(r, d, v.as_deref());
+        }
+        if let Some((d, v)) = &self.azure_env {
+            // `azure_from_env` also picks the env key; the model's auth is set after it.
+            b = b
+                .azure_from_env(d.as_deref(), v.as_deref())
+                .auth(self.auth.clone());
         }
         for (k, v) in &self.headers {
             b = b.header(k, v);

@@ -32,6 +32,9 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "audio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "audio")))]
+pub mod audio;
 mod client_secret;
 mod config;
 mod error;

@@ -76,53 +76,16 @@ fn parse_args() -> Result<Args, BoxError> {
 }
 
 fn read_wav(path: &str) -> Result<Vec<i16>, BoxError> {
-    let mut reader =
-        hound::WavReader::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let spec = reader.spec();
-    let samples: Vec<i16> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Int, 16) => reader.samples::<i16>().collect::<Result<_, _>>()?,
-        (hound::SampleFormat::Int, bits) => {
-            let shift = i32::from(bits) - 16;
-            reader
-                .samples::<i32>()
-                .map(|s| {
-                    s.map(|v| {
-                        if shift > 0 {
-                            (v >> shift) as i16
-                        } else {
-                            (v << -shift) as i16
-                        }
-                    })
-                })
-                .collect::<Result<_, _>>()?
-        }
-        (hound::SampleFormat::Float, _) => reader
-            .samples::<f32>()
-            .map(|s| s.map(|v| (v.clamp(-1.0, 1.0) * 32_767.0) as i16))
-            .collect::<Result<_, _>>()?,
-    };
-    let mono = audio::to_mono(&samples, spec.channels);
-    Ok(audio::resample_linear(
-        &mono,
-        spec.sample_rate,
-        audio::PCM16_SAMPLE_RATE,
-    ))
+    // Any WAV: mixed down to mono and resampled to 24 kHz with an anti-aliasing filter.
+    Ok(realtime_runner::audio::read_wav(path)?.samples)
 }
 
 fn write_wav(path: &str, pcm: &[u8]) -> Result<(), BoxError> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: audio::PCM16_SAMPLE_RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w =
-        hound::WavWriter::create(path, spec).map_err(|e| format!("cannot write {path}: {e}"))?;
-    for s in audio::pcm16_to_samples(pcm) {
-        w.write_sample(s)?;
-    }
-    w.finalize()?;
-    Ok(())
+    Ok(realtime_runner::audio::write_wav(
+        path,
+        pcm,
+        audio::PCM16_SAMPLE_RATE,
+    )?)
 }
 
 #[tokio::main]

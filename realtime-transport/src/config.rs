@@ -48,6 +48,7 @@ pub enum TlsBackend {
     Rustls,
     /// The platform's TLS, with the `native-tls` feature.
     #[cfg(feature = "native-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "native-tls")))]
     Native,
 }
 

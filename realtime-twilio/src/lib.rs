@@ -44,6 +44,7 @@
 //! and tokio-tungstenite's (feature `tungstenite`, on by default), or your own through
 //! [`TwilioSocketMessage`].
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
 mod axum_routes;
@@ -56,6 +57,7 @@ pub mod twiml;
 mod types;
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use axum_routes::router;
 
 /// The WebSocket read buffer to give Twilio's socket (2 KiB): Media Streams messages are a few

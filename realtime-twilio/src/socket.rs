@@ -14,6 +14,7 @@ pub trait TwilioSocketMessage: Send + Sized + 'static {
 }
 
 #[cfg(feature = "tungstenite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tungstenite")))]
 mod tungstenite_impl {
     use super::TwilioSocketMessage;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -46,6 +47,7 @@ mod tungstenite_impl {
 }
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod axum_impl {
     use super::TwilioSocketMessage;
     use axum::extract::ws::{CloseFrame, Message};

@@ -1,8 +1,10 @@
 //! Project automation: `cargo xtask codegen` regenerates `realtime-protocol/src/generated/` and
-//! `realtime-testkit/src/generated/`.
+//! `realtime-testkit/src/generated/`; `cargo xtask msrv` checks the declared rust-version against
+//! the dependencies; `cargo xtask bench` runs the load benchmark.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod codegen;
+mod msrv;
 mod testkit_schemas;
 
 use std::path::{Path, PathBuf};
@@ -70,8 +72,24 @@ fn main() -> ExitCode {
             }
         },
         Some("bench") => run_bench(&root, &args[1..]),
+        Some("msrv") => match msrv::check(&root) {
+            Ok(r) => {
+                println!("declared rust-version: {}", r.declared);
+                println!("the dependencies need: {}, by {:?}", r.needed, r.needed_by);
+                if r.too_new.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("needing more than declared: {:?}", r.too_new);
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("msrv check failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
-            eprintln!("usage: cargo xtask codegen | cargo xtask bench [--sessions N --turns T --deltas K --scenario stream|tool|interrupt]");
+            eprintln!("usage: cargo xtask codegen | cargo xtask msrv | cargo xtask bench [--sessions N --turns T --deltas K --scenario stream|tool|interrupt]");
             ExitCode::FAILURE
         }
     }

@@ -7,8 +7,8 @@
 //!   half-duplex gate) and [`Playback`] (assistant audio → device frames, a small jitter
 //!   buffer, dropped at once on interruption, the [`crate::PlaybackTracker`] fed with what was
 //!   really played so barge-in truncates at what the user heard).
-//! - `wav`: [`read_wav`] and [`write_wav`] (hound).
-//! - `device`: [`device::DeviceAudio`], the default microphone and speakers through cpal wired
+//! - `wav` (on by default): `read_wav` and `write_wav` (hound).
+//! - `device`: `device::DeviceAudio`, the default microphone and speakers through cpal wired
 //!   to a [`Capture`] and a [`Playback`] (the `talk` example).
 //!
 //! [`Capture`] and [`Playback`] do no I/O: they are driven by the device callbacks, so tests

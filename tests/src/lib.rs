@@ -153,3 +153,8 @@ pub fn rss_kib() -> Option<u64> {
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4)
 }
+
+/// The README's code, compiled as doc tests (`cargo test --workspace` runs them).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -122,7 +122,9 @@ pub(crate) fn analyze(meta: &Value) -> Result<Report, String> {
     }
     let versions: HashSet<Version> = declared.values().flatten().copied().collect();
     if versions.len() != 1 {
-        return Err(format!("the published crates declare different rust-versions: {declared:?}"));
+        return Err(format!(
+            "the published crates declare different rust-versions: {declared:?}"
+        ));
     }
     let declared = versions.into_iter().next().ok_or("no version")?;
 
@@ -141,9 +143,11 @@ pub(crate) fn analyze(meta: &Value) -> Result<Report, String> {
         }
         let Some(node) = nodes.get(id) else { continue };
         for dep in node["deps"].as_array().into_iter().flatten() {
-            let shipped = dep["dep_kinds"].as_array().into_iter().flatten().any(|k| {
-                matches!(k["kind"].as_str(), None | Some("build"))
-            });
+            let shipped = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| matches!(k["kind"].as_str(), None | Some("build")));
             if shipped {
                 if let Some(pkg) = dep["pkg"].as_str() {
                     stack.push(pkg);

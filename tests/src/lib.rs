@@ -158,3 +158,28 @@ pub fn rss_kib() -> Option<u64> {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The user guide's code (`docs/guide/`), compiled, and run where it needs no key.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../../docs/guide/01-getting-started.md")]
+    struct GettingStarted;
+    #[doc = include_str!("../../docs/guide/02-agents-and-tools.md")]
+    struct AgentsAndTools;
+    #[doc = include_str!("../../docs/guide/03-handoffs-guardrails-approvals.md")]
+    struct HandoffsGuardrailsApprovals;
+    #[doc = include_str!("../../docs/guide/04-barge-in.md")]
+    struct BargeIn;
+    #[doc = include_str!("../../docs/guide/05-testing.md")]
+    struct Testing;
+    #[doc = include_str!("../../docs/guide/06-phone.md")]
+    struct Phone;
+    #[doc = include_str!("../../docs/guide/07-browser.md")]
+    struct Browser;
+    #[doc = include_str!("../../docs/guide/08-audio.md")]
+    struct Audio;
+    #[doc = include_str!("../../docs/guide/09-azure-proxies-tls.md")]
+    struct AzureProxiesTls;
+    #[doc = include_str!("../../docs/guide/10-deployment.md")]
+    struct Deployment;
+}

@@ -43,6 +43,8 @@ mod guardrail;
 mod handoff;
 mod schema;
 mod tool;
+mod tool_guardrail;
+mod tool_output;
 
 pub use agent::{AgentSettings, Instructions, RealtimeAgent, RealtimeAgentBuilder};
 pub use context::{RunContext, ToolContext};
@@ -51,3 +53,8 @@ pub use guardrail::{GuardrailFn, GuardrailOutput, OutputGuardrail};
 pub use handoff::{snake_case, AgentRef, Handoff};
 pub use schema::{normalize as normalize_schema, parameters_schema};
 pub use tool::{default_error_text, FunctionTool, Tool, ToolDefinition, ToolError};
+pub use tool_guardrail::{
+    ToolGuardrailOutput, ToolInputGuardrail, ToolInputGuardrailFn, ToolOutputGuardrail,
+    ToolOutputGuardrailFn,
+};
+pub use tool_output::{EncodedOutput, ToolOutput};

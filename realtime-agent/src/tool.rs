@@ -2,6 +2,8 @@
 
 use crate::context::{RunContext, ToolContext};
 use crate::error::{check_tool_name, Result};
+use crate::tool_guardrail::{ToolInputGuardrail, ToolOutputGuardrail};
+use crate::tool_output::{EncodedOutput, ToolOutput};
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
@@ -114,6 +116,29 @@ pub trait Tool<Ctx>: Send + Sync + 'static {
 
     /// Runs the tool with the model's JSON arguments (as text) and returns its output text.
     async fn invoke(&self, ctx: ToolContext<Ctx>, arguments: &str) -> Result<String, ToolError>;
+
+    /// Runs the tool and says whether the model should answer its output now (see
+    /// [`ToolOutput::background`]). The runner calls this. Default: [`Self::invoke`]'s text,
+    /// answered.
+    async fn call(&self, ctx: ToolContext<Ctx>, arguments: &str) -> Result<EncodedOutput, ToolError>
+    where
+        Ctx: Send + Sync + 'static,
+    {
+        self.invoke(ctx, arguments)
+            .await
+            .map(EncodedOutput::answered)
+    }
+
+    /// Checks on each call's arguments, run before approval is asked and before the tool
+    /// runs. Default: none.
+    fn input_guardrails(&self) -> &[Arc<dyn ToolInputGuardrail<Ctx>>] {
+        &[]
+    }
+
+    /// Checks on each call's output, run before the model gets it. Default: none.
+    fn output_guardrails(&self) -> &[Arc<dyn ToolOutputGuardrail<Ctx>>] {
+        &[]
+    }
 }
 
 /// A tool as the session configuration carries it, in neither dialect yet.
@@ -218,21 +243,10 @@ fn strip_null_members(value: &mut Value) -> bool {
     }
 }
 
-/// Converts what a tool function returns into the text sent to the model: a string as it is,
-/// anything else as JSON.
-fn output_text<R: Serialize>(value: &R, tool: &str) -> Result<String, ToolError> {
-    match serde_json::to_value(value) {
-        Ok(Value::String(s)) => Ok(s),
-        Ok(other) => Ok(other.to_string()),
-        Err(e) => Err(ToolError::Failed {
-            tool: tool.to_owned(),
-            message: format!("the output could not be encoded as JSON: {e}"),
-        }),
-    }
-}
-
 type Handler<Ctx> = Arc<
-    dyn Fn(ToolContext<Ctx>, Value) -> BoxFuture<'static, Result<String, ToolError>> + Send + Sync,
+    dyn Fn(ToolContext<Ctx>, Value) -> BoxFuture<'static, Result<EncodedOutput, ToolError>>
+        + Send
+        + Sync,
 >;
 type EnabledFn<Ctx> = Arc<dyn Fn(&RunContext<Ctx>) -> bool + Send + Sync>;
 type ApprovalFn<Ctx> = Arc<dyn Fn(&RunContext<Ctx>, &Value) -> bool + Send + Sync>;
@@ -273,6 +287,8 @@ pub struct FunctionTool<Ctx> {
     approval: Option<ApprovalFn<Ctx>>,
     timeout: Option<Duration>,
     formatter: Option<ErrorFormatter>,
+    input_guardrails: Vec<Arc<dyn ToolInputGuardrail<Ctx>>>,
+    output_guardrails: Vec<Arc<dyn ToolOutputGuardrail<Ctx>>>,
 }
 
 impl<Ctx> fmt::Debug for FunctionTool<Ctx> {
@@ -303,7 +319,37 @@ impl<Ctx: Send + Sync + 'static> FunctionTool<Ctx> {
         R: Serialize + Send + 'static,
         E: fmt::Display + Send + 'static,
         F: Fn(ToolContext<Ctx>, A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, E>> + Send + 'static,
+        Fut: Future<Output = std::result::Result<R, E>> + Send + 'static,
+    {
+        Self::with_output(name, description, move |ctx, args: A| {
+            let result = f(ctx, args);
+            async move {
+                match result.await {
+                    Ok(r) => Ok(ToolOutput::respond(r)),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+    }
+
+    /// A tool whose function says, per call, whether the model answers its output now
+    /// ([`ToolOutput::respond`]) or it is sent without a new response
+    /// ([`ToolOutput::background`]). A `String` output is sent as it is, any other value as
+    /// JSON; `E`'s text goes to the model as a [`ToolError::Failed`].
+    ///
+    /// # Errors
+    /// [`crate::AgentError::InvalidName`] for a name the API does not allow.
+    pub fn with_output<A, R, E, F, Fut>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        f: F,
+    ) -> Result<Self>
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        R: Serialize + Send + 'static,
+        E: fmt::Display + Send + 'static,
+        F: Fn(ToolContext<Ctx>, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<ToolOutput<R>, E>> + Send + 'static,
     {
         let name = name.into();
         check_tool_name(&name)?;
@@ -319,7 +365,7 @@ impl<Ctx: Send + Sync + 'static> FunctionTool<Ctx> {
                         message: e.to_string(),
                     })?;
                 match f(ctx, args).await {
-                    Ok(r) => output_text(&r, &tool),
+                    Ok(output) => output.encode(&tool),
                     Err(e) => Err(ToolError::Failed {
                         tool,
                         message: e.to_string(),
@@ -336,7 +382,21 @@ impl<Ctx: Send + Sync + 'static> FunctionTool<Ctx> {
             approval: None,
             timeout: None,
             formatter: None,
+            input_guardrails: Vec::new(),
+            output_guardrails: Vec::new(),
         })
+    }
+
+    /// Adds a guardrail on each call's arguments (run before approval and before the tool).
+    pub fn input_guardrail(mut self, guardrail: impl ToolInputGuardrail<Ctx>) -> Self {
+        self.input_guardrails.push(Arc::new(guardrail));
+        self
+    }
+
+    /// Adds a guardrail on each call's output (run before the model gets it).
+    pub fn output_guardrail(mut self, guardrail: impl ToolOutputGuardrail<Ctx>) -> Self {
+        self.output_guardrails.push(Arc::new(guardrail));
+        self
     }
 
     /// Enabled only when `f` says so.
@@ -423,7 +483,23 @@ impl<Ctx: Send + Sync + 'static> Tool<Ctx> for FunctionTool<Ctx> {
     }
 
     async fn invoke(&self, ctx: ToolContext<Ctx>, arguments: &str) -> Result<String, ToolError> {
+        self.call(ctx, arguments).await.map(|o| o.text)
+    }
+
+    async fn call(
+        &self,
+        ctx: ToolContext<Ctx>,
+        arguments: &str,
+    ) -> Result<EncodedOutput, ToolError> {
         let args = parse_arguments(&self.name, arguments)?;
         (self.handler)(ctx, args).await
+    }
+
+    fn input_guardrails(&self) -> &[Arc<dyn ToolInputGuardrail<Ctx>>] {
+        &self.input_guardrails
+    }
+
+    fn output_guardrails(&self) -> &[Arc<dyn ToolOutputGuardrail<Ctx>>] {
+        &self.output_guardrails
     }
 }

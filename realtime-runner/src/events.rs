@@ -53,6 +53,16 @@ impl ErrorEvent {
     }
 }
 
+/// Which side of a tool call a tool guardrail checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolGuardrailStage {
+    /// The arguments, before approval and before the tool ran.
+    Input,
+    /// The output, before the model got it.
+    Output,
+}
+
 /// One event of a [`crate::RealtimeSession`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -105,6 +115,24 @@ pub enum SessionEvent {
         output: String,
         /// Whether it is an error text.
         is_error: bool,
+    },
+    /// A tool guardrail stopped a call: on its arguments (the tool did not run) or on its
+    /// output (the model did not get it). The model got `message` as the call's output.
+    ToolGuardrailTripped {
+        /// The agent whose tool it is.
+        agent: String,
+        /// The tool.
+        tool: String,
+        /// The call id.
+        call_id: CallId,
+        /// The guardrail that rejected the call.
+        guardrail: String,
+        /// Whether it checked the arguments or the output.
+        stage: ToolGuardrailStage,
+        /// What the model was told.
+        message: String,
+        /// What the guardrail reported.
+        info: serde_json::Value,
     },
     /// A tool call waits for [`crate::RealtimeSession::approve_tool_call`] or
     /// [`crate::RealtimeSession::reject_tool_call`].
@@ -264,6 +292,7 @@ impl SessionEvent {
             SessionEvent::HistoryDeleted { .. } => "history_deleted",
             SessionEvent::Usage { .. } => "usage",
             SessionEvent::GuardrailTripped { .. } => "guardrail_tripped",
+            SessionEvent::ToolGuardrailTripped { .. } => "tool_guardrail_tripped",
             SessionEvent::OutputDropped { .. } => "output_dropped",
             SessionEvent::Error(_) => "error",
             SessionEvent::Raw(_) => "raw",

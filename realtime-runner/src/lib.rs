@@ -52,7 +52,7 @@ mod sip;
 pub use client_secret::ClientSecret;
 pub use config::{defaults, EventQueuePolicy, ReconnectPolicy, RunConfig};
 pub use error::{Result, RunnerError};
-pub use events::{ErrorEvent, ErrorKind, SessionEvent};
+pub use events::{ErrorEvent, ErrorKind, SessionEvent, ToolGuardrailStage};
 pub use history::{ContentPart, HistoryItem, Role};
 pub use model::{
     ModelConnectOptions, ModelConnection, ModelEvent, ModelEventStream, ModelInput, ModelSender,

@@ -4,7 +4,9 @@
 
 use crate::error::Result;
 use crate::settings::{agent_settings, SessionSettings};
-use realtime_agent::{RealtimeAgent, RunContext, Tool, ToolContext, ToolError};
+use realtime_agent::{
+    EncodedOutput, RealtimeAgent, RunContext, Tool, ToolContext, ToolError, ToolGuardrailOutput,
+};
 use realtime_protocol::CallId;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,14 +28,34 @@ pub(super) struct Running<Ctx> {
 
 pub(super) enum CallKind<Ctx> {
     Tool(Arc<dyn Tool<Ctx>>),
+    /// The tool's input guardrails, before approval and before it runs.
+    InputGuard {
+        tool: Arc<dyn Tool<Ctx>>,
+        arguments: String,
+    },
     Handoff,
+}
+
+/// A tool guardrail that stopped a call: its name, what the model is told, what it reported.
+pub(super) struct Rejection {
+    pub(super) guardrail: String,
+    pub(super) message: String,
+    pub(super) info: serde_json::Value,
+}
+
+/// What a tool's task produced: its output, or the output guardrail that rejected it.
+pub(super) enum ToolDone {
+    Output(EncodedOutput),
+    Rejected(Rejection),
 }
 
 /// The agent a handoff switches to, and its session settings.
 pub(super) type HandoffTarget<Ctx> = (RealtimeAgent<Ctx>, Result<SessionSettings>);
 
 pub(super) enum CallOutcome<Ctx> {
-    Tool(std::result::Result<String, ToolError>),
+    Tool(std::result::Result<ToolDone, ToolError>),
+    /// The input guardrails' verdict: `None` lets the call go on.
+    InputGuard(Option<Rejection>),
     Handoff(std::result::Result<Box<HandoffTarget<Ctx>>, ToolError>),
 }
 
@@ -104,16 +126,64 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
         let t = tool.clone();
         let tool_name = call.name.clone();
         let handle = self.tasks.spawn(async move {
-            let result = match tokio::time::timeout(timeout, t.invoke(tctx, &arguments)).await {
+            let result = match tokio::time::timeout(timeout, t.call(tctx.clone(), &arguments)).await
+            {
                 Ok(r) => r,
                 Err(_) => Err(ToolError::Timeout {
                     tool: tool_name,
                     after: timeout,
                 }),
             };
-            CallOutcome::Tool(result)
+            let done = match result {
+                Ok(output) if !t.output_guardrails().is_empty() => {
+                    let args = arguments_value(&arguments);
+                    let mut verdict = None;
+                    for g in t.output_guardrails() {
+                        if let ToolGuardrailOutput::Reject { message, info } =
+                            g.check(&tctx, &args, &output.text).await
+                        {
+                            verdict = Some(Rejection {
+                                guardrail: g.name().to_owned(),
+                                message,
+                                info,
+                            });
+                            break;
+                        }
+                    }
+                    Ok(verdict.map_or(ToolDone::Output(output), ToolDone::Rejected))
+                }
+                other => other.map(ToolDone::Output),
+            };
+            CallOutcome::Tool(done)
         });
         let kind = CallKind::Tool(tool);
+        self.running.insert(handle.id(), Running { call, kind });
+    }
+
+    /// Runs a tool's input guardrails on a call's arguments, in order, until one rejects.
+    pub(super) fn spawn_input_guard(
+        &mut self,
+        ctx: &RunContext<Ctx>,
+        call: Call,
+        tool: Arc<dyn Tool<Ctx>>,
+        arguments: String,
+    ) {
+        let tctx = ToolContext::new(ctx.clone(), call.call_id.clone(), call.name.clone());
+        let t = tool.clone();
+        let args = arguments_value(&arguments);
+        let handle = self.tasks.spawn(async move {
+            for g in t.input_guardrails() {
+                if let ToolGuardrailOutput::Reject { message, info } = g.check(&tctx, &args).await {
+                    return CallOutcome::InputGuard(Some(Rejection {
+                        guardrail: g.name().to_owned(),
+                        message,
+                        info,
+                    }));
+                }
+            }
+            CallOutcome::InputGuard(None)
+        });
+        let kind = CallKind::InputGuard { tool, arguments };
         self.running.insert(handle.id(), Running { call, kind });
     }
 
@@ -191,4 +261,13 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
         while self.tasks.join_next().await.is_some() {}
         self.running.clear();
     }
+}
+
+/// A call's arguments as JSON for guardrails (`{}` when the model sent none, `null` when they
+/// are not JSON: the tool itself reports that).
+fn arguments_value(arguments: &str) -> serde_json::Value {
+    if arguments.trim().is_empty() {
+        return serde_json::json!({});
+    }
+    serde_json::from_str(arguments).unwrap_or(serde_json::Value::Null)
 }

@@ -2,9 +2,9 @@
 //! made the response, asked for approval or run at once; its output sent back with its
 //! call id; and one follow-up response once every call of the turn is settled.
 
-use super::calls::{Call, CallKind, CallOutcome, PendingApproval, Running};
+use super::calls::{Call, CallKind, CallOutcome, PendingApproval, Rejection, Running, ToolDone};
 use super::event_loop::Loop;
-use crate::events::{ErrorKind, SessionEvent};
+use crate::events::{ErrorKind, SessionEvent, ToolGuardrailStage};
 use crate::model::ModelInput;
 use realtime_agent::{RealtimeAgent, Tool, ToolError};
 use realtime_protocol::{CallId, ResponseId};
@@ -55,6 +55,28 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             self.reject_call(agent_name, call_id, name, None).await;
             return;
         }
+        if !tool.input_guardrails().is_empty() {
+            let call = Call {
+                call_id,
+                name,
+                agent: agent_name,
+            };
+            self.calls
+                .spawn_input_guard(&self.ctx, call, tool, arguments);
+            return;
+        }
+        self.approve_or_start(agent_name, call_id, name, arguments, tool);
+    }
+
+    /// Asks for approval when the tool wants it, else runs it.
+    fn approve_or_start(
+        &mut self,
+        agent_name: String,
+        call_id: CallId,
+        name: String,
+        arguments: String,
+        tool: Arc<dyn Tool<Ctx>>,
+    ) {
         let args_value: serde_json::Value =
             serde_json::from_str(&arguments).unwrap_or(serde_json::Value::Null);
         if !self.calls.always_approves(&name) && tool.needs_approval(&self.ctx, &args_value) {
@@ -131,6 +153,31 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         self.finish_call(agent, call_id, name, output, true).await;
     }
 
+    /// A tool guardrail stopped the call: reported, and its message is the call's output.
+    async fn guardrail_rejected(
+        &mut self,
+        call: Call,
+        stage: ToolGuardrailStage,
+        rejection: Rejection,
+    ) {
+        let Call {
+            call_id,
+            name,
+            agent,
+        } = call;
+        self.emit(SessionEvent::ToolGuardrailTripped {
+            agent: agent.clone(),
+            tool: name.clone(),
+            call_id: call_id.clone(),
+            guardrail: rejection.guardrail,
+            stage,
+            message: rejection.message.clone(),
+            info: rejection.info,
+        });
+        self.finish_call(agent, call_id, name, rejection.message, true)
+            .await;
+    }
+
     /// Sends a call's output and, when no other call is in flight, asks for the follow-up
     /// response.
     async fn finish_call(
@@ -141,6 +188,21 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         output: String,
         is_error: bool,
     ) {
+        self.finish_call_with(agent, call_id, name, output, is_error, true)
+            .await;
+    }
+
+    /// Sends a call's output; `respond` asks for the turn's follow-up response (a background
+    /// output does not, though another call of the turn may).
+    async fn finish_call_with(
+        &mut self,
+        agent: String,
+        call_id: CallId,
+        name: String,
+        output: String,
+        is_error: bool,
+        respond: bool,
+    ) {
         self.emit(SessionEvent::ToolEnd {
             agent,
             tool: name,
@@ -149,9 +211,11 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             is_error,
         });
         self.send(ModelInput::ToolOutput { call_id, output }).await;
-        // One follow-up response for all the calls of a turn: once none is in flight and the
-        // response that made them is done.
-        self.responses.tool_followup = true;
+        // One follow-up response for all the calls of a turn that want one: once none is in
+        // flight and the response that made them is done.
+        if respond {
+            self.responses.tool_followup = true;
+        }
         self.try_create_response().await;
     }
 
@@ -160,18 +224,45 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         running: Running<Ctx>,
         outcome: Result<CallOutcome<Ctx>, JoinError>,
     ) {
-        let Running {
-            call:
-                Call {
-                    call_id,
-                    name,
-                    agent,
-                },
-            kind,
-        } = running;
+        let Running { call, kind } = running;
+        let (kind, outcome) = match (kind, outcome) {
+            (CallKind::InputGuard { tool, arguments }, Ok(CallOutcome::InputGuard(None))) => {
+                self.approve_or_start(call.agent, call.call_id, call.name, arguments, tool);
+                return;
+            }
+            (CallKind::InputGuard { .. }, Ok(CallOutcome::InputGuard(Some(rejection)))) => {
+                self.guardrail_rejected(call, ToolGuardrailStage::Input, rejection)
+                    .await;
+                return;
+            }
+            (CallKind::Tool(_), Ok(CallOutcome::Tool(Ok(ToolDone::Rejected(rejection))))) => {
+                self.guardrail_rejected(call, ToolGuardrailStage::Output, rejection)
+                    .await;
+                return;
+            }
+            other => other,
+        };
+        let Call {
+            call_id,
+            name,
+            agent,
+        } = call;
         match (kind, outcome) {
-            (CallKind::Tool(_), Ok(CallOutcome::Tool(Ok(output)))) => {
-                self.finish_call(agent, call_id, name, output, false).await;
+            (CallKind::Tool(_), Ok(CallOutcome::Tool(Ok(ToolDone::Output(output))))) => {
+                self.finish_call_with(agent, call_id, name, output.text, false, output.respond)
+                    .await;
+            }
+            (CallKind::InputGuard { .. }, Err(join)) => {
+                // A guardrail that fails cannot vouch for the call: it does not run.
+                let message = if join.is_panic() {
+                    "a tool input guardrail panicked"
+                } else {
+                    "a tool input guardrail was cancelled"
+                };
+                self.error(ErrorKind::Tool, format!("{message} (`{name}`)"));
+                let output =
+                    format!("The call to `{name}` could not be checked, so it was not run.");
+                self.finish_call(agent, call_id, name, output, true).await;
             }
             (CallKind::Tool(tool), Ok(CallOutcome::Tool(Err(err)))) => {
                 self.error(ErrorKind::Tool, err.to_string());

@@ -175,6 +175,16 @@ pub enum SessionEvent {
         /// Where the audio was truncated.
         audio_end_ms: u64,
     },
+    /// The user said nothing for the turn detection's `idle_timeout_ms` after the assistant's
+    /// answer (GA): the server committed the silent buffer and asks the model to go on.
+    InputAudioTimeout {
+        /// The committed user item.
+        item_id: ItemId,
+        /// Where the silence started in the input audio.
+        audio_start_ms: u64,
+        /// Where it ended.
+        audio_end_ms: u64,
+    },
     /// Part of the transcript of the user's speech.
     InputTranscriptDelta {
         /// The user item.
@@ -283,6 +293,7 @@ impl SessionEvent {
             SessionEvent::Audio { .. } => "audio",
             SessionEvent::AudioEnd { .. } => "audio_end",
             SessionEvent::AudioInterrupted { .. } => "audio_interrupted",
+            SessionEvent::InputAudioTimeout { .. } => "input_audio_timeout",
             SessionEvent::InputTranscriptDelta { .. } => "input_transcript_delta",
             SessionEvent::InputTranscriptCompleted { .. } => "input_transcript_completed",
             SessionEvent::TranscriptDelta { .. } => "transcript_delta",

@@ -63,8 +63,8 @@ pub use playback::PlaybackTracker;
 pub use runner::{RealtimeRunner, RealtimeRunnerBuilder};
 pub use session::RealtimeSession;
 pub use settings::{
-    AudioFormat, Eagerness, Modality, NoiseReduction, SessionSettings, Tracing,
-    TranscriptionSettings, TurnDetection,
+    AudioFormat, Eagerness, MaxOutputTokens, Modality, NoiseReduction, PromptRef, SessionSettings,
+    Tracing, TranscriptionSettings, Truncation, TurnDetection,
 };
 pub use sip::{IncomingCall, SipCalls, WebhookError, WebhookVerifier};
 

@@ -340,6 +340,16 @@ pub enum ModelEvent {
         /// Where in the input audio.
         audio_start_ms: u64,
     },
+    /// The user stayed silent for the turn detection's idle timeout (GA): the server
+    /// committed the buffer and will answer.
+    InputAudioTimeout {
+        /// The committed item.
+        item_id: ItemId,
+        /// Where the silent stretch started in the input audio.
+        audio_start_ms: u64,
+        /// Where it ended.
+        audio_end_ms: u64,
+    },
     /// Server VAD heard the user stop.
     SpeechStopped {
         /// The user item.

@@ -86,6 +86,10 @@ pub enum TurnDetection {
         create_response: Option<bool>,
         /// Cancel the active response when the user starts.
         interrupt_response: Option<bool>,
+        /// GA (5000 ms or more): after this much silence following the assistant's answer,
+        /// the server commits the (empty) buffer and asks the model to go on, and the
+        /// session reports [`crate::SessionEvent::InputAudioTimeout`]. Not in beta.
+        idle_timeout_ms: Option<u32>,
     },
     /// Model-based VAD.
     SemanticVad {
@@ -116,6 +120,7 @@ impl TurnDetection {
             silence_duration_ms: None,
             create_response: Some(true),
             interrupt_response: Some(true),
+            idle_timeout_ms: None,
         }
     }
 
@@ -157,6 +162,67 @@ pub enum Tracing {
     },
 }
 
+/// A stored prompt (GA): its id, optional version, and the values of its variables.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct PromptRef {
+    /// The prompt's id, e.g. `pmpt_123`.
+    pub id: String,
+    /// A version; the current one when unset.
+    pub version: Option<String>,
+    /// Values for the prompt's variables (strings, or input items as JSON).
+    pub variables: serde_json::Map<String, serde_json::Value>,
+}
+
+impl PromptRef {
+    /// The prompt `id`, current version, no variables.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A version.
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// A variable's value.
+    pub fn with_variable(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.variables.insert(name.into(), value.into());
+        self
+    }
+}
+
+/// The most tokens a response may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MaxOutputTokens {
+    /// At most this many (1 to 4096).
+    Limit(u32),
+    /// The model's maximum (`"inf"`).
+    Infinite,
+}
+
+/// How the server shortens a conversation that outgrows the model's input limit (GA).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Truncation {
+    /// The server's default.
+    Auto,
+    /// Never truncate: a conversation over the limit is an error.
+    Disabled,
+    /// Truncate to this fraction of the limit (0 to 1) when it overflows, keeping the
+    /// cache-friendly prefix longer.
+    RetentionRatio(f64),
+}
+
 /// The session configuration. `None` means "not set here": layers are merged with
 /// [`SessionSettings::overlay`], and unset values keep what the session had.
 ///
@@ -193,6 +259,19 @@ pub struct SessionSettings {
     pub tools: Option<Vec<ToolDefinition>>,
     /// Tracing; `Some(None)` turns it off.
     pub tracing: Option<Option<Tracing>>,
+    /// GA: a stored prompt.
+    pub prompt: Option<PromptRef>,
+    /// The most tokens per response (beta: `max_response_output_tokens`).
+    pub max_output_tokens: Option<MaxOutputTokens>,
+    /// GA: how the conversation is truncated when it outgrows the model.
+    pub truncation: Option<Truncation>,
+    /// GA: whether the model may call tools in parallel (reasoning models only).
+    pub parallel_tool_calls: Option<bool>,
+    /// GA: include the input transcription's logprobs (`item.input_audio_transcription.logprobs`).
+    pub include_input_logprobs: Option<bool>,
+    /// Any other session fields, merged into `session.update`'s `session` object as they are
+    /// (both dialects; last, so they win): for fields the typed settings do not have yet.
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl SessionSettings {
@@ -229,8 +308,18 @@ impl SessionSettings {
             temperature,
             tool_choice,
             tools,
-            tracing
+            tracing,
+            prompt,
+            max_output_tokens,
+            truncation,
+            parallel_tool_calls,
+            include_input_logprobs
         );
+        if let Some(extra) = &top.extra {
+            let mut merged = self.extra.take().unwrap_or_default();
+            merged.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            self.extra = Some(merged);
+        }
         self
     }
 
@@ -286,6 +375,48 @@ impl SessionSettings {
     /// Sets [`Self::tool_choice`].
     pub fn with_tool_choice(mut self, choice: impl Into<String>) -> Self {
         self.tool_choice = Some(choice.into());
+        self
+    }
+
+    /// Sets [`Self::prompt`].
+    pub fn with_prompt(mut self, prompt: PromptRef) -> Self {
+        self.prompt = Some(prompt);
+        self
+    }
+
+    /// Sets [`Self::max_output_tokens`].
+    pub fn with_max_output_tokens(mut self, max: MaxOutputTokens) -> Self {
+        self.max_output_tokens = Some(max);
+        self
+    }
+
+    /// Sets [`Self::truncation`].
+    pub fn with_truncation(mut self, truncation: Truncation) -> Self {
+        self.truncation = Some(truncation);
+        self
+    }
+
+    /// Sets [`Self::parallel_tool_calls`].
+    pub fn with_parallel_tool_calls(mut self, on: bool) -> Self {
+        self.parallel_tool_calls = Some(on);
+        self
+    }
+
+    /// Sets [`Self::include_input_logprobs`].
+    pub fn with_input_logprobs(mut self, on: bool) -> Self {
+        self.include_input_logprobs = Some(on);
+        self
+    }
+
+    /// Adds a raw session field to [`Self::extra`].
+    pub fn with_extra(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .insert(name.into(), value.into());
         self
     }
 

@@ -527,6 +527,7 @@ async fn barge_in_truncates_at_the_playback_position() {
         silence_duration_ms: None,
         create_response: Some(true),
         interrupt_response: Some(false),
+        idle_timeout_ms: None,
     };
     let (sent, ..) = barge_in(Dialect::Ga, Some(off), false).await;
     assert!(sent.contains(&"response.cancel".to_owned()), "{sent:?}");

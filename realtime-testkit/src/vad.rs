@@ -110,15 +110,13 @@ impl Vad {
     }
 
     /// Milliseconds of audio seen so far.
-    #[cfg(test)]
     pub(crate) fn position_ms(&self) -> u64 {
         self.ms
     }
 
-    /// Whether speech is in progress.
-    #[cfg(test)]
+    /// Whether speech is in progress (or may be starting).
     pub(crate) fn is_speaking(&self) -> bool {
-        self.speaking.is_some()
+        self.speaking.is_some() || self.run.is_some()
     }
 
     /// Changes the encoding (a `session.update` changed the input format); an unfinished frame

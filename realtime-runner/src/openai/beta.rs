@@ -149,6 +149,29 @@ fn format(f: AudioFormat) -> beta::AudioFormat {
     }
 }
 
+/// The first setting the beta API has no field for, if any.
+fn ga_only(s: &SessionSettings) -> Option<&'static str> {
+    let idle = matches!(
+        &s.turn_detection,
+        Some(Some(TurnDetection::ServerVad {
+            idle_timeout_ms: Some(_),
+            ..
+        }))
+    );
+    [
+        (s.prompt.is_some(), "a stored prompt"),
+        (s.truncation.is_some(), "truncation"),
+        (s.parallel_tool_calls.is_some(), "parallel_tool_calls"),
+        (
+            s.include_input_logprobs.is_some(),
+            "input transcription logprobs",
+        ),
+        (idle, "turn detection idle_timeout_ms"),
+    ]
+    .into_iter()
+    .find_map(|(set, name)| set.then_some(name))
+}
+
 fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
     let mut req = beta::SessionCreateRequest::default();
     req.model = s.model.as_deref().map(beta::Model::from);
@@ -179,6 +202,7 @@ fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
                     silence_duration_ms,
                     create_response,
                     interrupt_response,
+                    idle_timeout_ms: _, // refused by `ga_only` before
                 } => {
                     v.r#type = Some(beta::SessionCreateRequestTurnDetectionType::ServerVad);
                     v.threshold = *threshold;
@@ -213,6 +237,12 @@ fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
     });
     req.speed = s.speed;
     req.temperature = s.temperature;
+    req.max_response_output_tokens = s.max_output_tokens.map(|m| match m {
+        settings::MaxOutputTokens::Limit(n) => beta::MaxResponseOutputTokens::Integer(i64::from(n)),
+        settings::MaxOutputTokens::Infinite => {
+            beta::MaxResponseOutputTokens::String(beta::MaxResponseOutputTokensStr::Inf)
+        }
+    });
     req.tools = s
         .tools
         .as_ref()
@@ -241,7 +271,21 @@ impl Adapter for Beta {
     fn encode(input: ModelInput) -> Result<Vec<Encoded<ClientEvent>>, RunnerError> {
         use Encoded::{Event, Text};
         Ok(match input {
-            ModelInput::UpdateSession(s) => vec![Event(ClientEvent::session_update(session(&s)))],
+            ModelInput::UpdateSession(s) => {
+                if let Some(feature) = ga_only(&s) {
+                    return Err(RunnerError::Unsupported {
+                        dialect: "beta",
+                        feature: feature.into(),
+                    });
+                }
+                let event = ClientEvent::session_update(session(&s));
+                match &s.extra {
+                    Some(extra) if !extra.is_empty() => {
+                        vec![Text(super::with_extra(&event, extra)?)]
+                    }
+                    _ => vec![Event(event)],
+                }
+            }
             ModelInput::UserMessage(m) => {
                 let mut parts = Vec::with_capacity(m.parts.len());
                 for p in m.parts {

@@ -199,6 +199,7 @@ fn turn_detection(td: &TurnDetection) -> ga::TurnDetection {
             silence_duration_ms,
             create_response,
             interrupt_response,
+            idle_timeout_ms,
         } => {
             let mut v = ga::TurnDetectionServerVad::default();
             v.threshold = *threshold;
@@ -206,6 +207,7 @@ fn turn_detection(td: &TurnDetection) -> ga::TurnDetection {
             v.silence_duration_ms = i(*silence_duration_ms);
             v.create_response = *create_response;
             v.interrupt_response = *interrupt_response;
+            v.idle_timeout_ms = i(*idle_timeout_ms);
             ga::TurnDetection::ServerVad(v)
         }
         TurnDetection::SemanticVad {
@@ -310,6 +312,38 @@ pub(crate) fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
             }
         })
     });
+    req.prompt = s.prompt.as_ref().map(|p| {
+        let mut w = ga::Prompt::default().with_id(p.id.clone());
+        w.version.clone_from(&p.version);
+        if !p.variables.is_empty() {
+            w.variables =
+                serde_json::from_value(serde_json::Value::Object(p.variables.clone())).ok();
+        }
+        w
+    });
+    req.max_output_tokens = s.max_output_tokens.map(|m| match m {
+        settings::MaxOutputTokens::Limit(n) => ga::MaxOutputTokens::Integer(i64::from(n)),
+        settings::MaxOutputTokens::Infinite => {
+            ga::MaxOutputTokens::String(ga::MaxOutputTokensStr::Inf)
+        }
+    });
+    req.truncation = s.truncation.map(|t| match t {
+        settings::Truncation::Auto => ga::Truncation::String(ga::TruncationStr::Auto),
+        settings::Truncation::Disabled => ga::Truncation::String(ga::TruncationStr::Disabled),
+        settings::Truncation::RetentionRatio(r) => {
+            let mut o = ga::TruncationObject::default();
+            o.retention_ratio = r;
+            ga::Truncation::Object(o)
+        }
+    });
+    req.parallel_tool_calls = s.parallel_tool_calls;
+    req.include = s.include_input_logprobs.map(|on| {
+        if on {
+            vec![ga::IncludeItem::ItemInputAudioTranscriptionLogprobs]
+        } else {
+            Vec::new()
+        }
+    });
     req
 }
 
@@ -319,7 +353,15 @@ impl Adapter for Ga {
     fn encode(input: ModelInput) -> Result<Vec<Encoded<ClientEvent>>, RunnerError> {
         use Encoded::{Event, Text};
         Ok(match input {
-            ModelInput::UpdateSession(s) => vec![Event(ClientEvent::session_update(session(&s)))],
+            ModelInput::UpdateSession(s) => {
+                let event = ClientEvent::session_update(session(&s));
+                match &s.extra {
+                    Some(extra) if !extra.is_empty() => {
+                        vec![Text(super::with_extra(&event, extra)?)]
+                    }
+                    _ => vec![Event(event)],
+                }
+            }
             ModelInput::UserMessage(m) => {
                 let parts: Vec<ga::UserContentPart> = m
                     .parts
@@ -404,6 +446,13 @@ impl Adapter for Ga {
                 item: item_from_wire(e.item),
                 previous_item_id: e.previous_item_id,
             }),
+            ServerEvent::InputAudioBufferTimeoutTriggered(e) => {
+                out.push_back(ModelEvent::InputAudioTimeout {
+                    item_id: e.item_id,
+                    audio_start_ms: super::ms(e.audio_start_ms),
+                    audio_end_ms: super::ms(e.audio_end_ms),
+                })
+            }
             }
         );
         if let Some(ev) = raw_event {

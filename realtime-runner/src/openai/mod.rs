@@ -184,6 +184,20 @@ macro_rules! decode_server_event {
 
 pub(crate) use decode_server_event;
 
+/// `event` (a `session.update`) as JSON text with `extra` merged into its `session` object.
+pub(crate) fn with_extra<E: serde::Serialize>(
+    event: &E,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<String, RunnerError> {
+    let mut value = serde_json::to_value(event).map_err(|e| RunnerError::Model {
+        message: format!("cannot encode session.update: {e}"),
+    })?;
+    if let Some(session) = value.get_mut("session").and_then(|s| s.as_object_mut()) {
+        session.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    Ok(value.to_string())
+}
+
 /// An audio delta's fields, borrowed from the frame: no copy of the base64 payload.
 #[derive(serde::Deserialize)]
 struct AudioDeltaRef<'a> {

@@ -147,6 +147,15 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 }
             }
             ModelEvent::SpeechStarted { .. } => self.interrupt(Cause::Speech).await,
+            ModelEvent::InputAudioTimeout {
+                item_id,
+                audio_start_ms,
+                audio_end_ms,
+            } => self.emit(SessionEvent::InputAudioTimeout {
+                item_id,
+                audio_start_ms,
+                audio_end_ms,
+            }),
             ModelEvent::Error(e) => {
                 if let Some(event_id) = &e.event_id {
                     // Our response.create failed: released, and retried after the active

@@ -41,6 +41,7 @@ impl Connection {
         let Some(settings) = self.vad_settings() else {
             return End::Continue;
         };
+        let heard_from = self.vad.position_ms();
         let events = self.vad.push(&self.input_audio[from..], &settings);
         for event in events {
             let end = match event {
@@ -55,7 +56,46 @@ impl Connection {
                 return end;
             }
         }
-        End::Continue
+        self.idle_check(sink, heard_from).await
+    }
+
+    /// GA `server_vad` with `idle_timeout_ms`: when the user stays silent that long (in
+    /// appended audio) with no response running, the service reports
+    /// `input_audio_buffer.timeout_triggered`, commits the buffer and answers.
+    /// `heard_from` is where this append's audio began.
+    async fn idle_check(&mut self, sink: &mut Sink, heard_from: u64) -> End {
+        let timeout = self
+            .turn_detection()
+            .filter(|td| td.get("type").and_then(Value::as_str) == Some("server_vad"))
+            .and_then(|td| td.get("idle_timeout_ms"))
+            .and_then(Value::as_u64);
+        let Some(timeout) = timeout.filter(|_| self.ga()) else {
+            self.idle_since = None;
+            return End::Continue;
+        };
+        if self.active.is_some() || self.vad.is_speaking() {
+            self.idle_since = None;
+            return End::Continue;
+        }
+        let now = self.vad.position_ms();
+        let since = *self.idle_since.get_or_insert(heard_from);
+        if now.saturating_sub(since) < timeout {
+            return End::Continue;
+        }
+        self.idle_since = None;
+        let id = self.ids.next("item");
+        let ev = json!({"type": "input_audio_buffer.timeout_triggered", "audio_start_ms": since, "audio_end_ms": now, "item_id": id});
+        let end = self.send(sink, ev).await;
+        if !matches!(end, End::Continue) {
+            return end;
+        }
+        let end = self
+            .on_audio_commit(sink, None, Some((id, now.min(60_000))))
+            .await;
+        if !matches!(end, End::Continue) {
+            return end;
+        }
+        self.start_response(sink, None).await
     }
 
     /// Commits the buffer as a user item. `vad_item` is the id VAD announced, if VAD commits.

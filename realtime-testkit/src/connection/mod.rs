@@ -74,6 +74,7 @@ pub(crate) fn new(
         next_transcript: transcript,
         reading: true,
         pending_speech_item: None,
+        idle_since: None,
         fired: Vec::new(),
         vad: Vad::new(Encoding::Pcm16 { rate: 24_000 }),
         audio_turns: 0,
@@ -106,6 +107,9 @@ pub(crate) struct Connection {
     next_transcript: String,
     reading: bool,
     pending_speech_item: Option<String>,
+    /// Where (in the appended audio, ms) the user's current silence with no response
+    /// running began: the idle timeout counts from it.
+    idle_since: Option<u64>,
     /// Server VAD over the appended audio.
     vad: Vad,
     /// User audio turns committed so far.

@@ -298,8 +298,18 @@ async fn the_page_talks_listens_and_is_interrupted_in_a_real_browser() {
             break;
         }
     }
-    // Let the turns after the barge-in land, then look at the page.
+    // Let the turns after the barge-in land and the microphone stream on (bounded: a loaded
+    // machine runs the page slower), then look at the page.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for _ in 0..50 {
+        dbg = cdp
+            .eval("JSON.parse(JSON.stringify(window.realtimeDebug))")
+            .await;
+        if dbg["micMsSent"].as_f64().unwrap_or(0.0) > 3_000.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let shot = cdp
         .call("Page.captureScreenshot", json!({"format": "png"}))
         .await;
@@ -497,9 +507,18 @@ async fn the_page_starts_and_streams_the_microphone_in_firefox() {
         })
         .map(|b| b.len())
         .sum();
-    // 24 kHz PCM16 is 48 bytes per ms, whatever rate Firefox's audio runs at.
+    // 24 kHz PCM16 is 48 bytes per ms, whatever rate Firefox's audio runs at. The page's count
+    // is read after the server's: it only grows, so it covers every chunk counted above.
     let ms = bytes as f64 / 48.0;
-    let sent = dbg["micMsSent"].as_f64().unwrap();
+    let r = bidi
+        .call(
+            "script.evaluate",
+            eval("JSON.stringify(window.realtimeDebug)"),
+        )
+        .await;
+    let later: Value =
+        serde_json::from_str(r["result"]["value"].as_str().unwrap_or("null")).unwrap();
+    let sent = later["micMsSent"].as_f64().unwrap();
     assert!(
         ms > 800.0 && ms <= sent + 1.0,
         "{ms} ms appended, {sent} ms sent"

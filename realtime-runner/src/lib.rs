@@ -56,7 +56,7 @@ pub use events::{ErrorEvent, ErrorKind, SessionEvent, ToolGuardrailStage};
 pub use history::{ContentPart, HistoryItem, Role};
 pub use model::{
     ModelConnectOptions, ModelConnection, ModelEvent, ModelEventStream, ModelInput, ModelSender,
-    RawServerEvent, RealtimeModel, ServerError, Usage, UserContent, UserMessage,
+    RawServerEvent, RealtimeModel, ServerError, TokenRates, Usage, UserContent, UserMessage,
 };
 pub use openai::{AudioPayloads, OpenAIRealtimeModel, Recording};
 pub use playback::PlaybackTracker;

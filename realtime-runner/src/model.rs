@@ -191,6 +191,24 @@ pub struct Usage {
     pub output_tokens: u64,
     /// Input + output tokens.
     pub total_tokens: u64,
+    /// Input tokens that were text (cached ones included).
+    pub input_text_tokens: u64,
+    /// Input tokens that were audio (cached ones included).
+    pub input_audio_tokens: u64,
+    /// Input tokens that were images (cached ones included; GA).
+    pub input_image_tokens: u64,
+    /// Input tokens served from the cache, all kinds.
+    pub cached_tokens: u64,
+    /// Cached text input tokens.
+    pub cached_text_tokens: u64,
+    /// Cached audio input tokens.
+    pub cached_audio_tokens: u64,
+    /// Cached image input tokens (GA).
+    pub cached_image_tokens: u64,
+    /// Output tokens that were text (transcripts included).
+    pub output_text_tokens: u64,
+    /// Output tokens that were audio.
+    pub output_audio_tokens: u64,
 }
 
 impl Usage {
@@ -200,6 +218,86 @@ impl Usage {
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
         self.total_tokens += other.total_tokens;
+        self.input_text_tokens += other.input_text_tokens;
+        self.input_audio_tokens += other.input_audio_tokens;
+        self.input_image_tokens += other.input_image_tokens;
+        self.cached_tokens += other.cached_tokens;
+        self.cached_text_tokens += other.cached_text_tokens;
+        self.cached_audio_tokens += other.cached_audio_tokens;
+        self.cached_image_tokens += other.cached_image_tokens;
+        self.output_text_tokens += other.output_text_tokens;
+        self.output_audio_tokens += other.output_audio_tokens;
+    }
+
+    /// What these tokens cost at `rates` (prices per million tokens, in your currency).
+    /// Cached input is priced at the cached rate, the rest of each kind at its own.
+    pub fn cost(&self, rates: &TokenRates) -> f64 {
+        let m = |tokens: u64, per_million: f64| tokens as f64 * per_million / 1_000_000.0;
+        let fresh = |all: u64, cached: u64| all.saturating_sub(cached);
+        m(
+            fresh(self.input_text_tokens, self.cached_text_tokens),
+            rates.text_input,
+        ) + m(self.cached_text_tokens, rates.cached_text_input)
+            + m(
+                fresh(self.input_audio_tokens, self.cached_audio_tokens),
+                rates.audio_input,
+            )
+            + m(self.cached_audio_tokens, rates.cached_audio_input)
+            + m(
+                fresh(self.input_image_tokens, self.cached_image_tokens),
+                rates.image_input,
+            )
+            + m(self.cached_image_tokens, rates.cached_image_input)
+            + m(self.output_text_tokens, rates.text_output)
+            + m(self.output_audio_tokens, rates.audio_output)
+    }
+}
+
+/// Prices per million tokens, by kind, for [`Usage::cost`]. Take them from the model's price
+/// page; the SDK ships none (they change).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
+pub struct TokenRates {
+    /// Text input.
+    pub text_input: f64,
+    /// Cached text input.
+    pub cached_text_input: f64,
+    /// Audio input.
+    pub audio_input: f64,
+    /// Cached audio input.
+    pub cached_audio_input: f64,
+    /// Image input.
+    pub image_input: f64,
+    /// Cached image input.
+    pub cached_image_input: f64,
+    /// Text output.
+    pub text_output: f64,
+    /// Audio output.
+    pub audio_output: f64,
+}
+
+impl TokenRates {
+    /// Text rates: input, cached input, output (per million tokens).
+    pub fn with_text(mut self, input: f64, cached_input: f64, output: f64) -> Self {
+        self.text_input = input;
+        self.cached_text_input = cached_input;
+        self.text_output = output;
+        self
+    }
+
+    /// Audio rates: input, cached input, output (per million tokens).
+    pub fn with_audio(mut self, input: f64, cached_input: f64, output: f64) -> Self {
+        self.audio_input = input;
+        self.cached_audio_input = cached_input;
+        self.audio_output = output;
+        self
+    }
+
+    /// Image input rates: input, cached input (per million tokens).
+    pub fn with_image(mut self, input: f64, cached_input: f64) -> Self {
+        self.image_input = input;
+        self.cached_image_input = cached_input;
+        self
     }
 }
 

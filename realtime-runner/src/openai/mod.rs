@@ -79,9 +79,7 @@ macro_rules! decode_server_event {
                             .status
                             .map(|s| s.as_str().to_owned())
                             .unwrap_or_else(|| "completed".into()),
-                        usage: resp
-                            .usage
-                            .map(|u| usage(u.total_tokens, u.input_tokens, u.output_tokens)),
+                        usage: resp.usage.map(|u| usage(&u)),
                     });
                 }
                 ServerEvent::ResponseOutputItemAdded(e) => $out.push_back(ModelEvent::ItemUpdated {
@@ -664,19 +662,30 @@ impl<P: Adapter> Stream for Events<P> {
     }
 }
 
-/// Usage from the dialects' (identically shaped) usage objects.
-pub(crate) fn usage(
-    total: Option<i64>,
-    input: Option<i64>,
-    output: Option<i64>,
-) -> crate::model::Usage {
-    let n = |v: Option<i64>| u64::try_from(v.unwrap_or(0)).unwrap_or(0);
-    crate::model::Usage {
-        requests: 1,
-        input_tokens: n(input),
-        output_tokens: n(output),
-        total_tokens: n(total),
-    }
+/// Usage from either dialect's usage object (the same shape, GA's with image counts), read
+/// through its JSON: once per response, and missing counts are zero.
+pub(crate) fn usage(wire: &impl serde::Serialize) -> crate::model::Usage {
+    let v = serde_json::to_value(wire).unwrap_or_default();
+    let n = |path: &str| {
+        v.pointer(path)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let mut u = crate::model::Usage::default();
+    u.requests = 1;
+    u.input_tokens = n("/input_tokens");
+    u.output_tokens = n("/output_tokens");
+    u.total_tokens = n("/total_tokens");
+    u.input_text_tokens = n("/input_token_details/text_tokens");
+    u.input_audio_tokens = n("/input_token_details/audio_tokens");
+    u.input_image_tokens = n("/input_token_details/image_tokens");
+    u.cached_tokens = n("/input_token_details/cached_tokens");
+    u.cached_text_tokens = n("/input_token_details/cached_tokens_details/text_tokens");
+    u.cached_audio_tokens = n("/input_token_details/cached_tokens_details/audio_tokens");
+    u.cached_image_tokens = n("/input_token_details/cached_tokens_details/image_tokens");
+    u.output_text_tokens = n("/output_token_details/text_tokens");
+    u.output_audio_tokens = n("/output_token_details/audio_tokens");
+    u
 }
 
 pub(crate) fn index(i: i64) -> u32 {
@@ -696,6 +705,49 @@ pub(crate) fn ga_session_json(settings: &crate::settings::SessionSettings) -> se
 mod tests {
     use super::*;
     use realtime_protocol::{Beta, Ga};
+
+    #[test]
+    fn usage_details_are_read_in_both_dialects() {
+        let wire = serde_json::json!({
+            "total_tokens": 1600, "input_tokens": 1000, "output_tokens": 600,
+            "input_token_details": {
+                "text_tokens": 400, "audio_tokens": 500, "image_tokens": 100, "cached_tokens": 300,
+                "cached_tokens_details": {"text_tokens": 200, "audio_tokens": 100, "image_tokens": 0}
+            },
+            "output_token_details": {"text_tokens": 100, "audio_tokens": 500}
+        });
+        let g: realtime_protocol::ga::ResponseUsage = serde_json::from_value(wire.clone()).unwrap();
+        let u = usage(&g);
+        assert_eq!(
+            (u.requests, u.input_tokens, u.output_tokens, u.total_tokens),
+            (1, 1000, 600, 1600)
+        );
+        assert_eq!(
+            (
+                u.input_text_tokens,
+                u.input_audio_tokens,
+                u.input_image_tokens
+            ),
+            (400, 500, 100)
+        );
+        assert_eq!(
+            (u.cached_tokens, u.cached_text_tokens, u.cached_audio_tokens),
+            (300, 200, 100)
+        );
+        assert_eq!((u.output_text_tokens, u.output_audio_tokens), (100, 500));
+        // Beta has no image counts; the rest is the same.
+        let b: realtime_protocol::beta::ResponseUsage = serde_json::from_value(wire).unwrap();
+        let ub = usage(&b);
+        assert_eq!(
+            (
+                ub.input_audio_tokens,
+                ub.cached_tokens,
+                ub.output_audio_tokens
+            ),
+            (500, 300, 500)
+        );
+        assert_eq!(ub.input_image_tokens, 0);
+    }
 
     fn frame(kind: &str, output_index: &str, delta: &str) -> String {
         format!(

@@ -671,21 +671,21 @@ pub(crate) fn usage(wire: &impl serde::Serialize) -> crate::model::Usage {
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0)
     };
-    let mut u = crate::model::Usage::default();
-    u.requests = 1;
-    u.input_tokens = n("/input_tokens");
-    u.output_tokens = n("/output_tokens");
-    u.total_tokens = n("/total_tokens");
-    u.input_text_tokens = n("/input_token_details/text_tokens");
-    u.input_audio_tokens = n("/input_token_details/audio_tokens");
-    u.input_image_tokens = n("/input_token_details/image_tokens");
-    u.cached_tokens = n("/input_token_details/cached_tokens");
-    u.cached_text_tokens = n("/input_token_details/cached_tokens_details/text_tokens");
-    u.cached_audio_tokens = n("/input_token_details/cached_tokens_details/audio_tokens");
-    u.cached_image_tokens = n("/input_token_details/cached_tokens_details/image_tokens");
-    u.output_text_tokens = n("/output_token_details/text_tokens");
-    u.output_audio_tokens = n("/output_token_details/audio_tokens");
-    u
+    crate::model::Usage {
+        requests: 1,
+        input_tokens: n("/input_tokens"),
+        output_tokens: n("/output_tokens"),
+        total_tokens: n("/total_tokens"),
+        input_text_tokens: n("/input_token_details/text_tokens"),
+        input_audio_tokens: n("/input_token_details/audio_tokens"),
+        input_image_tokens: n("/input_token_details/image_tokens"),
+        cached_tokens: n("/input_token_details/cached_tokens"),
+        cached_text_tokens: n("/input_token_details/cached_tokens_details/text_tokens"),
+        cached_audio_tokens: n("/input_token_details/cached_tokens_details/audio_tokens"),
+        cached_image_tokens: n("/input_token_details/cached_tokens_details/image_tokens"),
+        output_text_tokens: n("/output_token_details/text_tokens"),
+        output_audio_tokens: n("/output_token_details/audio_tokens"),
+    }
 }
 
 pub(crate) fn index(i: i64) -> u32 {

@@ -1,7 +1,7 @@
 //! [`Capture`]: microphone frames at the device's rate and channels in, 24 kHz mono PCM16
 //! chunks of a fixed duration out.
 
-use super::{mono, to_i16, AudioError, Resampler, API_RATE};
+use super::{to_f32, to_i16, AudioError, Resampler, API_RATE};
 
 /// Turns microphone callbacks into chunks for [`crate::RealtimeSession::send_audio`].
 ///
@@ -19,7 +19,6 @@ pub struct Capture {
     resampler: Resampler,
     chunk_samples: usize,
     gated: bool,
-    mono: Vec<f32>,
     mono_i16: Vec<i16>,
     ready: Vec<i16>,
     gated_samples: u64,
@@ -39,7 +38,6 @@ impl Capture {
             resampler: Resampler::new(device_rate, API_RATE)?,
             chunk_samples: API_RATE as usize / 50,
             gated: false,
-            mono: Vec::new(),
             mono_i16: Vec::new(),
             ready: Vec::new(),
             gated_samples: 0,
@@ -64,20 +62,25 @@ impl Capture {
 
     /// One input callback's interleaved float samples (−1.0..1.0).
     pub fn push_f32(&mut self, interleaved: &[f32]) {
-        self.mono.clear();
-        mono(interleaved, self.channels, &mut self.mono);
+        let n = self.channels;
         self.mono_i16.clear();
-        self.mono_i16.extend(self.mono.iter().map(|&s| to_i16(s)));
+        self.mono_i16.extend(
+            interleaved
+                .chunks_exact(n)
+                .map(|f| to_i16(f.iter().sum::<f32>() / n as f32)),
+        );
         self.push_mono();
     }
 
     /// One input callback's interleaved 16-bit samples.
     pub fn push_i16(&mut self, interleaved: &[i16]) {
-        self.mono.clear();
-        let as_f32: Vec<f32> = interleaved.iter().map(|&s| super::to_f32(s)).collect();
-        mono(&as_f32, self.channels, &mut self.mono);
+        let n = self.channels;
         self.mono_i16.clear();
-        self.mono_i16.extend(self.mono.iter().map(|&s| to_i16(s)));
+        self.mono_i16.extend(
+            interleaved
+                .chunks_exact(n)
+                .map(|f| to_i16(f.iter().map(|&s| to_f32(s)).sum::<f32>() / n as f32)),
+        );
         self.push_mono();
     }
 

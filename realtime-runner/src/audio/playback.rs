@@ -268,8 +268,6 @@ impl Playback {
             inner.playing = true;
         }
         let mut frame = 0;
-        // (item, content part, samples played) per item touched in this callback.
-        let mut played: Vec<(ItemId, u32, usize)> = Vec::new();
         while inner.playing && frame < frames {
             let Some(seg) = inner.queue.front_mut() else {
                 break;
@@ -279,15 +277,17 @@ impl Playback {
                 write(frame, s);
                 frame += 1;
             }
-            match played.last_mut() {
-                Some((i, c, n)) if *i == seg.item_id && *c == seg.content_index => *n += take,
-                _ => played.push((seg.item_id.clone(), seg.content_index, take)),
-            }
+            // Neighbouring segments are different items (`enqueue` merges the same one), so
+            // each is reported once per callback. The tracker has its own lock, never held
+            // while this one is taken: no allocation, no wait beyond it.
+            self.tracker
+                .on_play_ms(&seg.item_id, seg.content_index, self.ms(take));
             inner.queued -= take;
             if seg.samples.is_empty() {
                 inner.queue.pop_front();
             }
         }
+        let played = frame;
         if frame < frames {
             if inner.playing && !inner.ended {
                 // Ran dry mid-answer: a gap is heard; buffer up again before resuming.
@@ -298,11 +298,10 @@ impl Playback {
                 write(f, 0);
             }
         }
-        let total: usize = played.iter().map(|(_, _, n)| n).sum();
-        inner.stats.played_ms += self.ms(total);
-        inner.silent_for = if frame < frames {
-            let silence = frames - frame;
-            if total > 0 {
+        inner.stats.played_ms += self.ms(played);
+        inner.silent_for = if played < frames {
+            let silence = frames - played;
+            if played > 0 {
                 silence
             } else {
                 inner.silent_for.saturating_add(silence)
@@ -310,10 +309,6 @@ impl Playback {
         } else {
             0
         };
-        drop(guard);
-        for (item_id, content_index, n) in played {
-            self.tracker.on_play_ms(&item_id, content_index, self.ms(n));
-        }
     }
 }
 

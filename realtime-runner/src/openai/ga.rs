@@ -355,12 +355,7 @@ impl Adapter for Ga {
         Ok(match input {
             ModelInput::UpdateSession(s) => {
                 let event = ClientEvent::session_update(session(&s));
-                match &s.extra {
-                    Some(extra) if !extra.is_empty() => {
-                        vec![Text(super::with_extra(&event, extra)?)]
-                    }
-                    _ => vec![Event(event)],
-                }
+                vec![super::session_update(event, s.extra.as_ref())?]
             }
             ModelInput::UserMessage(m) => {
                 let parts: Vec<ga::UserContentPart> = m

@@ -182,8 +182,20 @@ macro_rules! decode_server_event {
 
 pub(crate) use decode_server_event;
 
+/// A `session.update` to send: typed, or as JSON text when raw `extra` fields are merged
+/// into its `session` object (either dialect).
+pub(crate) fn session_update<E: serde::Serialize>(
+    event: E,
+    extra: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<Encoded<E>, RunnerError> {
+    match extra {
+        Some(extra) if !extra.is_empty() => Ok(Encoded::Text(with_extra(&event, extra)?)),
+        _ => Ok(Encoded::Event(event)),
+    }
+}
+
 /// `event` (a `session.update`) as JSON text with `extra` merged into its `session` object.
-pub(crate) fn with_extra<E: serde::Serialize>(
+fn with_extra<E: serde::Serialize>(
     event: &E,
     extra: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<String, RunnerError> {

@@ -97,6 +97,12 @@ pub struct RunConfig {
     /// `response_cancel_not_active`, reported as an error event). Off by default; for servers
     /// that do not honour `interrupt_response`.
     pub always_cancel_on_barge_in: bool,
+    /// Turn the session's tracing off (`tracing: null`), whatever the settings say. Off by
+    /// default: sessions trace with `auto` (see [`crate::Tracing`]).
+    pub tracing_disabled: bool,
+    /// After a hosted MCP tool call completes, ask for a response so the model speaks about
+    /// its result (as the JS SDK does). On by default.
+    pub mcp_auto_response: bool,
 }
 
 impl Default for RunConfig {
@@ -111,6 +117,8 @@ impl Default for RunConfig {
             guardrail_debounce_chars: defaults::GUARDRAIL_DEBOUNCE,
             reconnect: None,
             always_cancel_on_barge_in: false,
+            tracing_disabled: false,
+            mcp_auto_response: true,
         }
     }
 }
@@ -157,6 +165,28 @@ impl RunConfig {
     pub fn with_always_cancel_on_barge_in(mut self, on: bool) -> Self {
         self.always_cancel_on_barge_in = on;
         self
+    }
+
+    /// Sets [`Self::tracing_disabled`].
+    pub fn with_tracing_disabled(mut self, disabled: bool) -> Self {
+        self.tracing_disabled = disabled;
+        self
+    }
+
+    /// Sets [`Self::mcp_auto_response`].
+    pub fn with_mcp_auto_response(mut self, on: bool) -> Self {
+        self.mcp_auto_response = on;
+        self
+    }
+
+    /// The settings sessions start from: [`Self::settings`], with tracing off when
+    /// [`Self::tracing_disabled`] says so.
+    pub(crate) fn base_settings(&self) -> SessionSettings {
+        let mut s = self.settings.clone();
+        if self.tracing_disabled {
+            s.tracing = Some(None);
+        }
+        s
     }
 
     /// Sets [`Self::reconnect`].

@@ -101,7 +101,8 @@ impl<Ctx: Send + Sync + 'static> RealtimeRunner<Ctx> {
     ) -> Result<RealtimeSession<Ctx>> {
         let ctx = RunContext::new(context);
         let agent = self.inner.agent.clone();
-        let settings = agent_settings(&self.inner.config.settings, &agent, &ctx, true).await?;
+        let settings =
+            agent_settings(&self.inner.config.base_settings(), &agent, &ctx, true).await?;
         self.start(ctx, agent, settings, history, None).await
     }
 
@@ -157,8 +158,13 @@ impl<Ctx: Send + Sync + 'static> RealtimeRunner<Ctx> {
             });
         }
         let ctx = RunContext::new(context);
-        let settings =
-            agent_settings(&self.inner.config.settings, &self.inner.agent, &ctx, true).await?;
+        let settings = agent_settings(
+            &self.inner.config.base_settings(),
+            &self.inner.agent,
+            &ctx,
+            true,
+        )
+        .await?;
         Ok((ctx, settings))
     }
 

@@ -147,7 +147,12 @@ pub enum NoiseReduction {
     FarField,
 }
 
-/// Tracing of the session in the OpenAI dashboard.
+/// Tracing of the session in the OpenAI dashboard (Traces).
+///
+/// Sessions trace with [`Tracing::Auto`] unless told otherwise (as the Python SDK does);
+/// [`crate::RunConfig::tracing_disabled`] or `SessionSettings::with_tracing(None)` turn it off.
+/// The service accepts tracing once per connection: the session sends it in its first
+/// `session.update` only (and again after a reconnect), so a later change has no effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Tracing {
@@ -157,9 +162,66 @@ pub enum Tracing {
     Config {
         /// The workflow name.
         workflow_name: Option<String>,
-        /// The group id.
+        /// The group id, to link traces (e.g. a call's session with a back-end run).
         group_id: Option<String>,
+        /// Metadata to filter traces by.
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
     },
+}
+
+impl Tracing {
+    /// Traces named `workflow_name`.
+    pub fn workflow(workflow_name: impl Into<String>) -> Self {
+        Tracing::Config {
+            workflow_name: Some(workflow_name.into()),
+            group_id: None,
+            metadata: None,
+        }
+    }
+
+    /// With a group id (turns `Auto` into a named config).
+    pub fn with_group_id(self, group: impl Into<String>) -> Self {
+        match self {
+            Tracing::Auto => Tracing::Config {
+                workflow_name: None,
+                group_id: Some(group.into()),
+                metadata: None,
+            },
+            Tracing::Config {
+                workflow_name,
+                metadata,
+                ..
+            } => Tracing::Config {
+                workflow_name,
+                group_id: Some(group.into()),
+                metadata,
+            },
+        }
+    }
+
+    /// With one metadata entry (turns `Auto` into a named config).
+    pub fn with_metadata(
+        self,
+        key: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        let (workflow_name, group_id, mut metadata) = match self {
+            Tracing::Auto => (None, None, None),
+            Tracing::Config {
+                workflow_name,
+                group_id,
+                metadata,
+            } => (workflow_name, group_id, metadata),
+        };
+        metadata
+            .get_or_insert_with(Default::default)
+            .insert(key.into(), value.into());
+        Tracing::Config {
+            workflow_name,
+            group_id,
+            metadata,
+        }
+    }
 }
 
 /// A stored prompt (GA): its id, optional version, and the values of its variables.
@@ -276,9 +338,11 @@ pub struct SessionSettings {
 
 impl SessionSettings {
     /// The SDK's defaults: voice `ash`, audio output, PCM16 at 24 kHz both ways, input
-    /// transcription with `gpt-4o-mini-transcribe`, semantic VAD that interrupts responses.
+    /// transcription with `gpt-4o-mini-transcribe`, semantic VAD that interrupts responses,
+    /// tracing `auto`.
     pub fn defaults() -> Self {
         Self {
+            tracing: Some(Some(Tracing::Auto)),
             voice: Some("ash".into()),
             output_modality: Some(Modality::Audio),
             input_audio_format: Some(AudioFormat::Pcm16),

@@ -329,9 +329,6 @@ fn admitted_depth(spec: &Spec, n: usize, depth: usize) -> u8 {
     if let Some(e) = &node.enumeration {
         k |= e.iter().fold(0, |acc, v| acc | kind_of(v));
     }
-    if node.nullable {
-        k |= kind::NULL;
-    }
     if k == 0 && node.properties.is_some() {
         k = kind::OBJECT;
     }
@@ -349,6 +346,11 @@ fn admitted_depth(spec: &Spec, n: usize, depth: usize) -> u8 {
         } else {
             k & (union | kind::NULL)
         };
+    }
+    // `nullable` widens whatever the rest admits (`{"nullable": true, "anyOf": [...]}` admits
+    // the branches and null).
+    if node.nullable {
+        k |= kind::NULL;
     }
     k
 }

@@ -254,10 +254,12 @@ fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
             settings::Tracing::Config {
                 workflow_name,
                 group_id,
+                metadata,
             } => {
                 let mut c = beta::TracingConfig::default();
                 c.workflow_name.clone_from(workflow_name);
                 c.group_id.clone_from(group_id);
+                c.metadata = metadata.clone().map(serde_json::Value::Object);
                 beta::Tracing::Object(c)
             }
         })

@@ -304,10 +304,12 @@ pub(crate) fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
             settings::Tracing::Config {
                 workflow_name,
                 group_id,
+                metadata,
             } => {
                 let mut c = ga::TracingConfig::default();
                 c.workflow_name.clone_from(workflow_name);
                 c.group_id.clone_from(group_id);
+                c.metadata = metadata.clone().map(serde_json::Value::Object);
                 ga::Tracing::Object(c)
             }
         })

@@ -202,11 +202,16 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                     Err(e) => self.error(ErrorKind::Agent, e.to_string()),
                 }
             }
-            Command::UpdateSettings(s) => {
+            Command::UpdateSettings(mut s) => {
+                if s.tracing.is_some() && s.tracing != self.settings.tracing {
+                    tracing::warn!(
+                        "tracing cannot change once a session has started; the change is ignored"
+                    );
+                    s.tracing = None;
+                }
                 self.settings = self.settings.clone().overlay(&s);
                 self.tracker.set_bytes_per_ms(self.out_bytes_per_ms());
-                self.send(ModelInput::UpdateSession(Box::new(self.settings.clone())))
-                    .await;
+                self.send_settings().await;
             }
             Command::Approve { call_id, always } => {
                 self.on_approval(call_id, true, always, None).await
@@ -250,8 +255,15 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             *a = self.agent.name().to_owned();
         }
         self.settings = settings;
-        self.send(ModelInput::UpdateSession(Box::new(self.settings.clone())))
-            .await;
+        self.send_settings().await;
+    }
+
+    /// Sends the session's settings. Tracing went out with the connection's first update and
+    /// the service refuses to change it, so later updates leave it out.
+    async fn send_settings(&mut self) {
+        let mut s = self.settings.clone();
+        s.tracing = None;
+        self.send(ModelInput::UpdateSession(Box::new(s))).await;
     }
 
     async fn replace_history(&mut self, items: Vec<HistoryItem>) {

@@ -40,6 +40,22 @@ impl Connection {
                 )
                 .await;
         }
+        if let Some(t) = update.get("tracing") {
+            let old = self.session.get("tracing").unwrap_or(&Value::Null);
+            if !t.is_null() && !old.is_null() && t != old {
+                let msg = "Tracing configuration cannot be modified once it has been set.";
+                return self
+                    .send_error(
+                        sink,
+                        "invalid_request_error",
+                        Some("invalid_value"),
+                        msg,
+                        Some("session.tracing"),
+                        eid,
+                    )
+                    .await;
+            }
+        }
         let new_voice = if self.ga() {
             raw.pointer("/session/audio/output/voice")
         } else {

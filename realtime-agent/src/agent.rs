@@ -4,6 +4,7 @@ use crate::context::RunContext;
 use crate::error::{AgentError, Result};
 use crate::guardrail::OutputGuardrail;
 use crate::handoff::Handoff;
+use crate::mcp::HostedMcpTool;
 use crate::tool::{Tool, ToolDefinition};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeSet;
@@ -59,6 +60,7 @@ struct Inner<Ctx> {
     name: String,
     instructions: Instructions<Ctx>,
     tools: Vec<Arc<dyn Tool<Ctx>>>,
+    mcp_tools: Vec<HostedMcpTool>,
     handoffs: Vec<Handoff<Ctx>>,
     guardrails: Vec<Arc<dyn OutputGuardrail<Ctx>>>,
     handoff_description: Option<String>,
@@ -102,6 +104,7 @@ impl<Ctx: Send + Sync + 'static> fmt::Debug for RealtimeAgent<Ctx> {
             .field("name", &self.inner.name)
             .field("instructions", &self.inner.instructions)
             .field("tools", &tools)
+            .field("mcp_tools", &self.inner.mcp_tools)
             .field("handoffs", &handoffs)
             .field("output_guardrails", &guardrails)
             .finish_non_exhaustive()
@@ -130,6 +133,11 @@ impl<Ctx> RealtimeAgent<Ctx> {
     pub fn settings(&self) -> &AgentSettings {
         &self.inner.settings
     }
+
+    /// The hosted MCP servers whose tools this agent offers.
+    pub fn mcp_tools(&self) -> &[HostedMcpTool] {
+        &self.inner.mcp_tools
+    }
 }
 
 impl<Ctx: Send + Sync + 'static> RealtimeAgent<Ctx> {
@@ -139,6 +147,7 @@ impl<Ctx: Send + Sync + 'static> RealtimeAgent<Ctx> {
             name: name.into(),
             instructions: Instructions::Text(String::new()),
             tools: Vec::new(),
+            mcp_tools: Vec::new(),
             handoffs: Vec::new(),
             guardrails: Vec::new(),
             handoff_description: None,
@@ -153,6 +162,7 @@ impl<Ctx: Send + Sync + 'static> RealtimeAgent<Ctx> {
             name: self.inner.name.clone(),
             instructions: self.inner.instructions.clone(),
             tools: self.inner.tools.clone(),
+            mcp_tools: self.inner.mcp_tools.clone(),
             handoffs: self.inner.handoffs.clone(),
             guardrails: self.inner.guardrails.clone(),
             handoff_description: self.inner.handoff_description.clone(),
@@ -238,6 +248,7 @@ pub struct RealtimeAgentBuilder<Ctx> {
     name: String,
     instructions: Instructions<Ctx>,
     tools: Vec<Arc<dyn Tool<Ctx>>>,
+    mcp_tools: Vec<HostedMcpTool>,
     handoffs: Vec<Handoff<Ctx>>,
     guardrails: Vec<Arc<dyn OutputGuardrail<Ctx>>>,
     handoff_description: Option<String>,
@@ -297,6 +308,12 @@ impl<Ctx: Send + Sync + 'static> RealtimeAgentBuilder<Ctx> {
         self
     }
 
+    /// Adds a hosted MCP server's tools (GA; the service calls them).
+    pub fn hosted_mcp_tool(mut self, tool: HostedMcpTool) -> Self {
+        self.mcp_tools.push(tool);
+        self
+    }
+
     /// Adds a handoff.
     pub fn handoff(mut self, handoff: Handoff<Ctx>) -> Self {
         self.handoffs.push(handoff);
@@ -343,11 +360,27 @@ impl<Ctx: Send + Sync + 'static> RealtimeAgentBuilder<Ctx> {
                 reason: "an agent needs a name".into(),
             });
         }
+        let mut labels = std::collections::HashSet::new();
+        for m in &self.mcp_tools {
+            if m.server_label().trim().is_empty() {
+                return Err(AgentError::InvalidName {
+                    name: m.server_label().to_owned(),
+                    reason: "an MCP server needs a label".into(),
+                });
+            }
+            if !labels.insert(m.server_label()) {
+                return Err(AgentError::DuplicateToolName {
+                    agent: self.name,
+                    name: m.server_label().to_owned(),
+                });
+            }
+        }
         Ok(RealtimeAgent {
             inner: Arc::new(Inner {
                 name: self.name,
                 instructions: self.instructions,
                 tools: self.tools,
+                mcp_tools: self.mcp_tools,
                 handoffs: self.handoffs,
                 guardrails: self.guardrails,
                 handoff_description: self.handoff_description,

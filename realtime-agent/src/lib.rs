@@ -6,6 +6,7 @@
 //!   schema is derived with schemars and normalized to OpenAI's shape ([`parameters_schema`]).
 //!   [`Tool`] is the lower-level trait for hand-built tools.
 //! - [`Handoff`]: a tool that makes another agent the current one, with optional typed input.
+//! - [`HostedMcpTool`]: an MCP server's tools, called by the Realtime service itself (GA).
 //! - [`OutputGuardrail`]: a check on what the agent says; the runner decides when it runs.
 //!
 //! Names mirror the Python and JS Agents SDKs, so their docs carry over.
@@ -41,6 +42,7 @@ mod context;
 mod error;
 mod guardrail;
 mod handoff;
+mod mcp;
 mod schema;
 mod tool;
 mod tool_guardrail;
@@ -51,6 +53,7 @@ pub use context::{RunContext, ToolContext};
 pub use error::{AgentError, Result};
 pub use guardrail::{GuardrailFn, GuardrailOutput, OutputGuardrail};
 pub use handoff::{snake_case, AgentRef, Handoff};
+pub use mcp::{HostedMcpTool, McpApproval, McpServerSource};
 pub use schema::{normalize as normalize_schema, parameters_schema};
 pub use tool::{default_error_text, FunctionTool, Tool, ToolDefinition, ToolError};
 pub use tool_guardrail::{

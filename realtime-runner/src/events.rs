@@ -1,6 +1,7 @@
 //! [`SessionEvent`]: everything a session reports, in order.
 
 use crate::history::HistoryItem;
+use crate::mcp::McpEvent;
 use crate::model::{RawServerEvent, ServerError, Usage};
 use realtime_protocol::{CallId, ItemId, ResponseId};
 use serde::Serialize;
@@ -145,6 +146,9 @@ pub enum SessionEvent {
         call_id: CallId,
         /// The JSON arguments.
         arguments: String,
+        /// For a hosted MCP tool, its server's label (the call id is then the
+        /// `mcp_approval_request` item's id); `None` for function tools.
+        mcp_server: Option<String>,
     },
     /// Assistant audio, decoded.
     Audio {
@@ -259,6 +263,8 @@ pub enum SessionEvent {
         /// Transcript or text characters not delivered.
         text_chars: usize,
     },
+    /// A hosted MCP server's progress, tool list or call (GA).
+    Mcp(McpEvent),
     /// Something went wrong; the session goes on unless this is a connection error.
     Error(ErrorEvent),
     /// The server event itself (when raw events are on).
@@ -305,6 +311,7 @@ impl SessionEvent {
             SessionEvent::GuardrailTripped { .. } => "guardrail_tripped",
             SessionEvent::ToolGuardrailTripped { .. } => "tool_guardrail_tripped",
             SessionEvent::OutputDropped { .. } => "output_dropped",
+            SessionEvent::Mcp(_) => "mcp",
             SessionEvent::Error(_) => "error",
             SessionEvent::Raw(_) => "raw",
             SessionEvent::EventsDropped { .. } => "events_dropped",

@@ -41,6 +41,7 @@ mod config;
 mod error;
 mod events;
 mod history;
+mod mcp;
 mod model;
 mod openai;
 mod playback;
@@ -54,6 +55,7 @@ pub use config::{defaults, EventQueuePolicy, ReconnectPolicy, RunConfig};
 pub use error::{Result, RunnerError};
 pub use events::{ErrorEvent, ErrorKind, SessionEvent, ToolGuardrailStage};
 pub use history::{ContentPart, HistoryItem, Role};
+pub use mcp::{McpEvent, McpToolInfo};
 pub use model::{
     ModelConnectOptions, ModelConnection, ModelEvent, ModelEventStream, ModelInput, ModelSender,
     RawServerEvent, RealtimeModel, ServerError, TokenRates, Usage, UserContent, UserMessage,

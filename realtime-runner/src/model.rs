@@ -4,6 +4,7 @@
 
 use crate::error::RunnerError;
 use crate::history::HistoryItem;
+use crate::mcp::McpEvent;
 use crate::settings::SessionSettings;
 use async_trait::async_trait;
 use futures_util::Stream;
@@ -64,6 +65,15 @@ pub enum ModelInput {
     DeleteItem {
         /// The item.
         item_id: ItemId,
+    },
+    /// Answer a hosted MCP tool's approval request (GA): an `mcp_approval_response` item.
+    McpApproval {
+        /// The `mcp_approval_request` item.
+        approval_request_id: ItemId,
+        /// Whether the call may run.
+        approve: bool,
+        /// Why, when rejected.
+        reason: Option<String>,
     },
     /// A raw JSON client event, sent as it is.
     Raw(String),
@@ -462,6 +472,8 @@ pub enum ModelEvent {
         /// The frame's text, when known.
         raw: Option<String>,
     },
+    /// A hosted MCP server's progress, tool list, call or approval request (GA).
+    Mcp(McpEvent),
     /// The server event itself (only when raw events are asked for).
     Raw(RawServerEvent),
     /// The connection ended; `None` for a normal close.

@@ -1,6 +1,6 @@
 //! [`SessionSettings`]: the session configuration in one vocabulary for both dialects.
 
-use realtime_agent::{RealtimeAgent, RunContext, ToolDefinition};
+use realtime_agent::{HostedMcpTool, RealtimeAgent, RunContext, ToolDefinition};
 
 /// What the model answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,6 +319,8 @@ pub struct SessionSettings {
     pub tool_choice: Option<String>,
     /// The tools (set by the runner from the agent).
     pub tools: Option<Vec<ToolDefinition>>,
+    /// GA: the hosted MCP servers (set by the runner from the agent).
+    pub mcp_tools: Option<Vec<HostedMcpTool>>,
     /// Tracing; `Some(None)` turns it off.
     pub tracing: Option<Option<Tracing>>,
     /// GA: a stored prompt.
@@ -372,6 +374,7 @@ impl SessionSettings {
             temperature,
             tool_choice,
             tools,
+            mcp_tools,
             tracing,
             prompt,
             max_output_tokens,
@@ -514,5 +517,6 @@ pub(crate) async fn agent_settings<Ctx: Send + Sync + 'static>(
     }
     s.instructions = Some(agent.instructions(ctx).await);
     s.tools = Some(tools);
+    s.mcp_tools = Some(agent.mcp_tools().to_vec());
     Ok(s)
 }

@@ -1,5 +1,6 @@
 //! How a [`crate::FakeRealtimeServer`] behaves: auth, responder, pacing, ids, faults.
 
+use crate::mcp::McpServerScript;
 use crate::replay::Replay;
 use crate::responder::{Echo, Responder};
 use std::sync::Arc;
@@ -161,6 +162,8 @@ pub struct FakeServerConfig {
     pub replay: Option<Arc<Replay>>,
     /// How strictly client events are checked. Default: [`Validation::Strict`].
     pub validation: Validation,
+    /// The hosted MCP servers the fake plays (GA).
+    pub mcp_servers: Vec<McpServerScript>,
 }
 
 impl std::fmt::Debug for FakeServerConfig {
@@ -194,6 +197,7 @@ impl Default for FakeServerConfig {
             max_finished_connections: 1024,
             replay: None,
             validation: Validation::default(),
+            mcp_servers: Vec::new(),
         }
     }
 }
@@ -202,6 +206,12 @@ impl FakeServerConfig {
     /// Sets [`Self::replay`].
     pub fn with_replay(mut self, replay: Arc<Replay>) -> Self {
         self.replay = Some(replay);
+        self
+    }
+
+    /// Adds a hosted MCP server to [`Self::mcp_servers`].
+    pub fn with_mcp_server(mut self, server: McpServerScript) -> Self {
+        self.mcp_servers.push(server);
         self
     }
 

@@ -62,6 +62,7 @@ mod connection;
 mod generated;
 mod http;
 mod ids;
+mod mcp;
 mod model;
 mod registry;
 mod replay;
@@ -75,6 +76,7 @@ mod wire;
 
 pub use config::{Auth, Clock, FakeServerConfig, Fault, Pacing, Validation};
 pub use connection::{ConnectionHandle, HandshakeInfo, ReceivedEvent};
+pub use mcp::{McpOutcome, McpServerScript};
 pub use model::{Item, ItemKind, Part, Role};
 pub use replay::{Replay, ReplayError, ReplayPacing};
 pub use responder::{

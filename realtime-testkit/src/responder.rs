@@ -66,6 +66,17 @@ pub enum ResponsePart {
         /// The call id; a seeded one is made when `None`.
         call_id: Option<String>,
     },
+    /// A call of a hosted MCP server's tool (GA), answered by the server's
+    /// [`crate::McpServerScript`]; when the session's `require_approval` covers the tool and
+    /// no approval was given yet, an `mcp_approval_request` item instead.
+    McpCall {
+        /// The server's label.
+        server_label: String,
+        /// The tool.
+        name: String,
+        /// The JSON arguments, as text.
+        arguments: String,
+    },
     /// An `error` event; the response ends as `failed`.
     Error {
         /// The error code, e.g. `server_error`.
@@ -87,6 +98,19 @@ impl ResponsePart {
         Self::Audio {
             pcm: tone_for_text(&transcript),
             transcript,
+        }
+    }
+
+    /// A hosted MCP tool call with JSON arguments.
+    pub fn mcp_call(
+        server_label: impl Into<String>,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+    ) -> Self {
+        Self::McpCall {
+            server_label: server_label.into(),
+            name: name.into(),
+            arguments: arguments.to_string(),
         }
     }
 

@@ -167,6 +167,10 @@ fn ga_only(s: &SessionSettings) -> Option<&'static str> {
             "input transcription logprobs",
         ),
         (idle, "turn detection idle_timeout_ms"),
+        (
+            s.mcp_tools.as_ref().is_some_and(|m| !m.is_empty()),
+            "hosted MCP tools",
+        ),
     ]
     .into_iter()
     .find_map(|(set, name)| set.then_some(name))
@@ -346,6 +350,12 @@ impl Adapter for Beta {
                 None => Vec::new(),
             },
             ModelInput::DeleteItem { item_id } => vec![Event(ClientEvent::delete_item(item_id))],
+            ModelInput::McpApproval { .. } => {
+                return Err(RunnerError::Unsupported {
+                    dialect: "beta",
+                    feature: "hosted MCP tools".into(),
+                })
+            }
             ModelInput::Raw(text) => vec![Text(text)],
         })
     }

@@ -1,9 +1,10 @@
 //! The GA dialect: `response.output_audio.*`, `conversation.item.added/done`, nested
 //! `session.audio`.
 
-use super::{audio_append_json, index, ms, usage, Adapter, Encoded};
+use super::{audio_append_json, index, mcp, ms, usage, Adapter, Encoded};
 use crate::error::RunnerError;
 use crate::history::{ContentPart, HistoryItem, Role};
+use crate::mcp::McpEvent;
 use crate::model::{ModelEvent, ModelInput, RawServerEvent, ServerError, UserContent};
 use crate::settings::{
     self, AudioFormat, Eagerness, Modality, NoiseReduction, SessionSettings, TurnDetection,
@@ -288,10 +289,17 @@ pub(crate) fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
         }
         req.audio = Some(audio);
     }
-    req.tools = s
-        .tools
-        .as_ref()
-        .map(|t| t.iter().map(|d| d.to_ga()).collect());
+    req.tools = match (&s.tools, &s.mcp_tools) {
+        (None, None) => None,
+        (tools, mcp) => Some(
+            tools
+                .iter()
+                .flatten()
+                .map(|d| d.to_ga())
+                .chain(mcp.iter().flatten().map(|m| m.to_ga()))
+                .collect(),
+        ),
+    };
     req.tool_choice = s.tool_choice.as_deref().map(|c| match c {
         "auto" | "none" | "required" => ga::ToolChoice::Options(ga::ToolChoiceOptions::from(c)),
         name => ga::ToolChoice::Object(ga::ToolChoiceObject::Function(
@@ -417,6 +425,31 @@ impl Adapter for Ga {
                 vec![Event(ev.into())]
             }
             ModelInput::DeleteItem { item_id } => vec![Event(ClientEvent::delete_item(item_id))],
+            ModelInput::McpApproval {
+                approval_request_id,
+                approve,
+                reason,
+            } => {
+                // The item's id is derived from the request's (unique, at most 32 bytes).
+                let id = approval_request_id.as_str();
+                let skip = id.chars().count().saturating_sub(28);
+                let tail: String = id.chars().skip(skip).collect();
+                let mut item = serde_json::json!({
+                    "type": "mcp_approval_response",
+                    "id": format!("apr_{tail}"),
+                    "approval_request_id": approval_request_id,
+                    "approve": approve,
+                });
+                if let Some(r) = reason {
+                    item["reason"] = serde_json::Value::String(r);
+                }
+                let ev = serde_json::json!({
+                    "type": "conversation.item.create",
+                    "previous_item_id": approval_request_id,
+                    "item": item,
+                });
+                vec![Text(ev.to_string())]
+            }
             ModelInput::Raw(text) => vec![Text(text)],
         })
     }
@@ -439,10 +472,34 @@ impl Adapter for Ga {
                 item: item_from_wire(e.item),
                 previous_item_id: e.previous_item_id,
             }),
-            ServerEvent::ConversationItemDone(e) => out.push_back(ModelEvent::ItemUpdated {
-                item: item_from_wire(e.item),
-                previous_item_id: e.previous_item_id,
-            }),
+            ServerEvent::ConversationItemDone(e) => {
+                let mcp = mcp::item_done(&e.item);
+                out.push_back(ModelEvent::ItemUpdated {
+                    item: item_from_wire(e.item),
+                    previous_item_id: e.previous_item_id,
+                });
+                if let Some(m) = mcp {
+                    out.push_back(ModelEvent::Mcp(m));
+                }
+            }
+            ServerEvent::McpListToolsInProgress(e) => {
+                out.push_back(ModelEvent::Mcp(McpEvent::ListToolsInProgress { item_id: e.item_id }))
+            }
+            ServerEvent::McpListToolsCompleted(e) => {
+                out.push_back(ModelEvent::Mcp(McpEvent::ListToolsCompleted { item_id: e.item_id }))
+            }
+            ServerEvent::McpListToolsFailed(e) => {
+                out.push_back(ModelEvent::Mcp(McpEvent::ListToolsFailed { item_id: e.item_id }))
+            }
+            ServerEvent::ResponseMcpCallInProgress(e) => {
+                out.push_back(ModelEvent::Mcp(McpEvent::CallInProgress { item_id: e.item_id }))
+            }
+            ServerEvent::ResponseMcpCallArgumentsDone(e) => {
+                out.push_back(ModelEvent::Mcp(McpEvent::CallArguments {
+                    item_id: e.item_id,
+                    arguments: e.arguments,
+                }))
+            }
             ServerEvent::InputAudioBufferTimeoutTriggered(e) => {
                 out.push_back(ModelEvent::InputAudioTimeout {
                     item_id: e.item_id,

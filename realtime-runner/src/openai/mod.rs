@@ -4,6 +4,7 @@
 
 mod beta;
 mod ga;
+mod mcp;
 mod record;
 
 pub use record::{AudioPayloads, Recording};

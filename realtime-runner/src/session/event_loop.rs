@@ -6,6 +6,7 @@
 
 use super::audio::AudioItems;
 use super::calls::Calls;
+use super::mcp::McpServers;
 use super::outbox::Outbox;
 use super::responses::{GuardResult, Responses};
 use super::shared::{Command, Shared};
@@ -68,6 +69,7 @@ pub(super) struct Loop<Ctx> {
     pub(super) shared: Arc<Shared>,
     pub(super) tracker: PlaybackTracker,
     pub(super) calls: Calls<Ctx>,
+    pub(super) mcp: McpServers,
     pub(super) responses: Responses<Ctx>,
     pub(super) audio: AudioItems,
     /// Whether the assistant has produced audio (the voice is then fixed).
@@ -231,6 +233,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         let mut s = self.settings.clone();
         s.instructions = None;
         s.tools = None;
+        s.mcp_tools = None;
         s
     }
 
@@ -256,6 +259,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         }
         self.settings = settings;
         self.send_settings().await;
+        self.refresh_mcp_tools();
     }
 
     /// Sends the session's settings. Tracing went out with the connection's first update and

@@ -20,6 +20,8 @@ mod calls;
 mod event_loop;
 mod guardrails;
 mod handle;
+mod mcp;
+mod mcp_flow;
 mod model_events;
 mod outbox;
 mod reconnect;
@@ -95,6 +97,7 @@ pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> Rea
         shared: shared.clone(),
         tracker: tracker.clone(),
         calls: Default::default(),
+        mcp: Default::default(),
         responses: Default::default(),
         audio: Default::default(),
         assistant_audio: false,

@@ -13,6 +13,7 @@ use realtime_protocol::{ItemId, ResponseId};
 impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
     pub(super) async fn on_model_event(&mut self, ev: ModelEvent) -> Flow {
         match ev {
+            ModelEvent::Mcp(m) => self.on_mcp(m).await,
             ModelEvent::AudioDelta {
                 response_id,
                 item_id,

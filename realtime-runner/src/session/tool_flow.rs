@@ -94,6 +94,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 tool: name,
                 call_id,
                 arguments,
+                mcp_server: None,
             });
             return;
         }
@@ -133,6 +134,8 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         message: Option<String>,
     ) {
         let Some(p) = self.calls.take_approval(&call_id, approve, always) else {
+            self.on_mcp_approval(&call_id, approve, always, message)
+                .await;
             return;
         };
         if approve {

@@ -95,6 +95,18 @@ impl Connection {
             Some(id) => id.to_owned(),
             None => self.ids.next("item"),
         };
+        if let Err(msg) = self.check_approval_response(item_json) {
+            return self
+                .send_error(
+                    sink,
+                    "invalid_request_error",
+                    Some("invalid_value"),
+                    &msg,
+                    Some("item.approval_request_id"),
+                    eid,
+                )
+                .await;
+        }
         let item = Item::from_client_json(id.clone(), item_json);
         let previous = raw
             .get("previous_item_id")

@@ -7,6 +7,7 @@ mod faults;
 mod handle;
 mod input_audio;
 mod items;
+mod mcp;
 mod session;
 mod streaming;
 
@@ -78,6 +79,7 @@ pub(crate) fn new(
         fired: Vec::new(),
         vad: Vad::new(Encoding::Pcm16 { rate: 24_000 }),
         audio_turns: 0,
+        mcp_listed: Vec::new(),
         initial,
     };
     (handle, conn)
@@ -118,6 +120,8 @@ pub(crate) struct Connection {
     initial: Option<Value>,
     /// Indices of the configured faults that already fired.
     fired: Vec<usize>,
+    /// The MCP servers whose tools were listed on this connection.
+    mcp_listed: Vec<String>,
 }
 
 impl Connection {

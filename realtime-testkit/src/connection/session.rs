@@ -91,7 +91,11 @@ impl Connection {
         let encoding = self.input_encoding();
         self.vad.set_encoding(encoding);
         let ev = json!({"type": "session.updated", "session": self.session.clone()});
-        self.send(sink, ev).await
+        let end = self.send(sink, ev).await;
+        if !matches!(end, End::Continue) {
+            return end;
+        }
+        self.list_mcp_servers(sink).await
     }
 
     pub(super) fn turn_detection(&self) -> Option<&Value> {

@@ -1,6 +1,7 @@
 //! Responses: planning a responder's answer into steps, streaming them event by event,
 //! cancelling, and the `response` object with its usage.
 
+use super::mcp::McpStep;
 use super::{Connection, End, Sink};
 use crate::model::{event_part_json, Item, ItemKind, Part, Role};
 use crate::responder::{ResponseContext, ResponsePart, ResponsePlan};
@@ -72,6 +73,7 @@ pub(super) enum Step {
         code: String,
         message: String,
     },
+    Mcp(McpStep),
     Done,
 }
 
@@ -304,6 +306,11 @@ impl Connection {
                         output_index,
                     });
                 }
+                ResponsePart::McpCall {
+                    server_label,
+                    name,
+                    arguments,
+                } => self.plan_mcp_call(server_label, name, arguments, output_index, &mut steps),
                 ResponsePart::Error { code, message } => {
                     steps.push_back(Step::Error { code, message })
                 }
@@ -510,6 +517,7 @@ impl Connection {
                 self.send_error(sink, "server_error", Some(&code), &message, None, None)
                     .await
             }
+            Step::Mcp(m) => self.mcp_step(sink, &rid, m).await,
             Step::Done => self.finish_response(sink, None).await,
         }
     }

@@ -111,6 +111,7 @@ async fn main() -> Result<(), BoxError> {
             SessionEvent::AudioEnd {
                 item_id,
                 content_index,
+                ..
             } => playback.end_item(&item_id, content_index),
             SessionEvent::AudioInterrupted { audio_end_ms, .. } => {
                 playback.interrupt();

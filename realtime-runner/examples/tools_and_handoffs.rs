@@ -108,7 +108,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     tool, arguments, ..
                 } => println!("  tool {tool}({arguments})"),
                 SessionEvent::ToolEnd { output, .. } => println!("  -> {output}"),
-                SessionEvent::Handoff { from, to } => println!("  handoff {from} -> {to}"),
+                SessionEvent::Handoff { from, to, .. } => println!("  handoff {from} -> {to}"),
                 SessionEvent::TextDelta { .. } => {}
                 SessionEvent::AgentEnd { agent, .. } => {
                     if let Some(text) = session.history().last().and_then(|i| i.text()) {

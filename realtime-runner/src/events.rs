@@ -54,6 +54,60 @@ impl ErrorEvent {
     }
 }
 
+/// Who ended a session's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClosedBy {
+    /// The application: `close()`, or every handle of the session dropped.
+    Client,
+    /// The server closed the connection normally.
+    Server,
+    /// The connection failed (and could not be re-established); an `Error` event of kind
+    /// `Connection` said why.
+    Error,
+}
+
+/// The state of a session's connection, as [`SessionEvent::Connection`] reports it. A session
+/// starts connected (`run` returns once it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConnectionStatus {
+    /// The socket died and the session is connecting again (with a
+    /// [`crate::ReconnectPolicy`]): `attempt` counts from 1. Messages and tool outputs are held
+    /// meanwhile; audio is refused.
+    #[non_exhaustive]
+    Reconnecting {
+        /// The attempt, from 1.
+        attempt: u32,
+    },
+    /// Connected again: the configuration and history were restored.
+    Connected,
+    /// The connection is gone and the session ends; `Closed` follows.
+    #[non_exhaustive]
+    Disconnected {
+        /// Who ended it.
+        by: ClosedBy,
+    },
+}
+
+impl ConnectionStatus {
+    /// Reconnecting, attempt `attempt`.
+    pub fn reconnecting(attempt: u32) -> Self {
+        ConnectionStatus::Reconnecting { attempt }
+    }
+
+    /// Disconnected by `by`.
+    pub fn disconnected(by: ClosedBy) -> Self {
+        ConnectionStatus::Disconnected { by }
+    }
+}
+
+fn base64<S: serde::Serializer>(pcm: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&realtime_protocol::audio::encode_base64(pcm))
+}
+
 /// Which side of a tool call a tool guardrail checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,10 +119,15 @@ pub enum ToolGuardrailStage {
 }
 
 /// One event of a [`crate::RealtimeSession`].
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serializes as JSON with a `type` tag (the [`SessionEvent::kind`] name) and the variant's
+/// fields; audio as base64 (`pcm`), raw server events as `{dialect, event}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SessionEvent {
     /// A response (a turn of the agent) started.
+    #[non_exhaustive]
     AgentStart {
         /// The agent that made the response (the agent current when it was requested, or
         /// when the server started it).
@@ -77,6 +136,7 @@ pub enum SessionEvent {
         response_id: ResponseId,
     },
     /// A response ended.
+    #[non_exhaustive]
     AgentEnd {
         /// The agent that made the response (as in its `AgentStart`, even when a handoff
         /// finished before it ended).
@@ -87,6 +147,7 @@ pub enum SessionEvent {
         status: String,
     },
     /// The current agent changed.
+    #[non_exhaustive]
     Handoff {
         /// The agent handing off.
         from: String,
@@ -94,6 +155,7 @@ pub enum SessionEvent {
         to: String,
     },
     /// A tool call started.
+    #[non_exhaustive]
     ToolStart {
         /// The agent whose tool it is.
         agent: String,
@@ -105,6 +167,7 @@ pub enum SessionEvent {
         arguments: String,
     },
     /// A tool call ended; `output` went to the model.
+    #[non_exhaustive]
     ToolEnd {
         /// The agent whose tool it is.
         agent: String,
@@ -119,6 +182,7 @@ pub enum SessionEvent {
     },
     /// A tool guardrail stopped a call: on its arguments (the tool did not run) or on its
     /// output (the model did not get it). The model got `message` as the call's output.
+    #[non_exhaustive]
     ToolGuardrailTripped {
         /// The agent whose tool it is.
         agent: String,
@@ -137,6 +201,7 @@ pub enum SessionEvent {
     },
     /// A tool call waits for [`crate::RealtimeSession::approve_tool_call`] or
     /// [`crate::RealtimeSession::reject_tool_call`].
+    #[non_exhaustive]
     ToolApprovalRequested {
         /// The agent whose tool it is.
         agent: String,
@@ -151,8 +216,10 @@ pub enum SessionEvent {
         mcp_server: Option<String>,
     },
     /// Assistant audio, decoded.
+    #[non_exhaustive]
     Audio {
         /// The audio bytes (the session's output format, PCM16 24 kHz by default).
+        #[serde(serialize_with = "base64")]
         pcm: Vec<u8>,
         /// The item.
         item_id: ItemId,
@@ -162,6 +229,7 @@ pub enum SessionEvent {
         response_id: ResponseId,
     },
     /// An item's audio is complete.
+    #[non_exhaustive]
     AudioEnd {
         /// The item.
         item_id: ItemId,
@@ -169,6 +237,7 @@ pub enum SessionEvent {
         content_index: u32,
     },
     /// Playback was cut (barge-in or `interrupt()`): stop playing this item's audio.
+    #[non_exhaustive]
     AudioInterrupted {
         /// The item.
         item_id: ItemId,
@@ -181,6 +250,7 @@ pub enum SessionEvent {
     },
     /// The user said nothing for the turn detection's `idle_timeout_ms` after the assistant's
     /// answer (GA): the server committed the silent buffer and asks the model to go on.
+    #[non_exhaustive]
     InputAudioTimeout {
         /// The committed user item.
         item_id: ItemId,
@@ -190,6 +260,7 @@ pub enum SessionEvent {
         audio_end_ms: u64,
     },
     /// Part of the transcript of the user's speech.
+    #[non_exhaustive]
     InputTranscriptDelta {
         /// The user item.
         item_id: ItemId,
@@ -197,6 +268,7 @@ pub enum SessionEvent {
         delta: String,
     },
     /// The transcript of the user's speech.
+    #[non_exhaustive]
     InputTranscriptCompleted {
         /// The user item.
         item_id: ItemId,
@@ -204,6 +276,7 @@ pub enum SessionEvent {
         transcript: String,
     },
     /// Part of the transcript of the assistant's audio.
+    #[non_exhaustive]
     TranscriptDelta {
         /// The item.
         item_id: ItemId,
@@ -213,6 +286,7 @@ pub enum SessionEvent {
         delta: String,
     },
     /// Part of the assistant's text (text output).
+    #[non_exhaustive]
     TextDelta {
         /// The item.
         item_id: ItemId,
@@ -222,27 +296,32 @@ pub enum SessionEvent {
         delta: String,
     },
     /// An item joined the history.
+    #[non_exhaustive]
     HistoryAdded {
         /// The item.
         item: HistoryItem,
     },
     /// An item of the history changed.
+    #[non_exhaustive]
     HistoryUpdated {
         /// The item as it is now.
         item: HistoryItem,
     },
     /// An item left the history.
+    #[non_exhaustive]
     HistoryDeleted {
         /// The item.
         item_id: ItemId,
     },
     /// A response's token usage (the session's running total is
     /// [`crate::RealtimeSession::usage`]).
+    #[non_exhaustive]
     Usage {
         /// This response's usage.
         usage: Usage,
     },
     /// An output guardrail tripped; the response was interrupted.
+    #[non_exhaustive]
     GuardrailTripped {
         /// The guardrails that tripped.
         guardrails: Vec<String>,
@@ -255,6 +334,7 @@ pub enum SessionEvent {
     },
     /// After an interruption, the server still streamed output of the response; it was not
     /// delivered (it must not be played). Reported once, when the response ends.
+    #[non_exhaustive]
     OutputDropped {
         /// The interrupted response.
         response_id: ResponseId,
@@ -271,17 +351,18 @@ pub enum SessionEvent {
     Raw(RawServerEvent),
     /// Events were dropped because the consumer was slow (only with
     /// [`crate::EventQueuePolicy::DropAudioWhenFull`]).
+    #[non_exhaustive]
     EventsDropped {
         /// How many audio events were dropped since the last report.
         count: u64,
     },
-    /// The connection is being re-established (with a reconnect policy).
-    Reconnecting {
-        /// The attempt, from 1.
-        attempt: u32,
+    /// The connection changed: reconnecting (with a reconnect policy), connected again,
+    /// or gone (just before `Closed`).
+    #[non_exhaustive]
+    Connection {
+        /// What it is now.
+        status: ConnectionStatus,
     },
-    /// The connection was re-established; configuration and history were restored.
-    Reconnected,
     /// The session ended. No event follows.
     Closed,
 }
@@ -315,8 +396,7 @@ impl SessionEvent {
             SessionEvent::Error(_) => "error",
             SessionEvent::Raw(_) => "raw",
             SessionEvent::EventsDropped { .. } => "events_dropped",
-            SessionEvent::Reconnecting { .. } => "reconnecting",
-            SessionEvent::Reconnected => "reconnected",
+            SessionEvent::Connection { .. } => "connection",
             SessionEvent::Closed => "closed",
         }
     }

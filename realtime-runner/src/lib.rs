@@ -53,7 +53,9 @@ mod sip;
 pub use client_secret::ClientSecret;
 pub use config::{defaults, EventQueuePolicy, ReconnectPolicy, RunConfig};
 pub use error::{Result, RunnerError};
-pub use events::{ErrorEvent, ErrorKind, SessionEvent, ToolGuardrailStage};
+pub use events::{
+    ClosedBy, ConnectionStatus, ErrorEvent, ErrorKind, SessionEvent, ToolGuardrailStage,
+};
 pub use history::{ContentPart, HistoryItem, Role};
 pub use mcp::{McpEvent, McpToolInfo};
 pub use model::{

@@ -21,7 +21,7 @@ pub struct McpToolInfo {
 
 /// Something a hosted MCP server did, as [`crate::SessionEvent::Mcp`] reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "mcp", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum McpEvent {
     /// The service started listing a server's tools (`mcp_list_tools.in_progress`).

@@ -321,6 +321,25 @@ pub enum RawServerEvent {
     Beta(Arc<realtime_protocol::beta::ServerEvent>),
 }
 
+impl serde::Serialize for RawServerEvent {
+    /// `{"dialect": "ga" | "beta", "event": <the event as on the wire>}`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("RawServerEvent", 2)?;
+        match self {
+            Self::Ga(e) => {
+                st.serialize_field("dialect", "ga")?;
+                st.serialize_field("event", e.as_ref())?;
+            }
+            Self::Beta(e) => {
+                st.serialize_field("dialect", "beta")?;
+                st.serialize_field("event", e.as_ref())?;
+            }
+        }
+        st.end()
+    }
+}
+
 impl RawServerEvent {
     /// The event's wire `type`.
     pub fn event_type(&self) -> &str {

@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 use realtime_agent::{FunctionTool, Handoff, RealtimeAgent, ToolContext};
 use realtime_protocol::{Dialect, ItemId, ResponseId};
 use realtime_runner::{
-    ContentPart, ErrorKind, HistoryItem, ReconnectPolicy, RunConfig, RunnerError, SessionEvent,
-    SessionSettings, UserMessage,
+    ConnectionStatus, ContentPart, ErrorKind, HistoryItem, ReconnectPolicy, RunConfig, RunnerError,
+    SessionEvent, SessionSettings, UserMessage,
 };
 use realtime_testkit::{tone, FakeServerConfig, Pacing, ResponsePart, ResponsePlan, Scripted};
 use std::time::Duration;
@@ -395,10 +395,10 @@ async fn a_truncated_reply_is_recorded_and_replayed_as_heard() {
         h.session.interrupt().await.unwrap();
         let updated = h
             .until("history_updated", |e| {
-                matches!(e, SessionEvent::HistoryUpdated { item } if *item.item_id() == item_id)
+                matches!(e, SessionEvent::HistoryUpdated { item, .. } if *item.item_id() == item_id)
             })
             .await;
-        let SessionEvent::HistoryUpdated { item } = updated else {
+        let SessionEvent::HistoryUpdated { item, .. } = updated else {
             unreachable!()
         };
         let HistoryItem::Message { content, .. } = &item else {
@@ -427,8 +427,16 @@ async fn a_truncated_reply_is_recorded_and_replayed_as_heard() {
 
         // So does a reconnect.
         h.conn.drop_socket().await;
-        h.until("reconnected", |e| matches!(e, SessionEvent::Reconnected))
-            .await;
+        h.until("reconnected", |e| {
+            matches!(
+                e,
+                SessionEvent::Connection {
+                    status: ConnectionStatus::Connected,
+                    ..
+                }
+            )
+        })
+        .await;
         let second = h.server.next_connection(WAIT).await.unwrap();
         second.wait_for("conversation.item.create", WAIT).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -554,8 +562,16 @@ async fn a_response_cut_by_a_drop_is_requested_again_on_the_new_connection() {
         h.until("audio", |e| matches!(e, SessionEvent::Audio { .. }))
             .await;
         h.conn.drop_socket().await;
-        h.until("reconnected", |e| matches!(e, SessionEvent::Reconnected))
-            .await;
+        h.until("reconnected", |e| {
+            matches!(
+                e,
+                SessionEvent::Connection {
+                    status: ConnectionStatus::Connected,
+                    ..
+                }
+            )
+        })
+        .await;
         let second = h.server.next_connection(WAIT).await.unwrap();
         assert!(
             second.wait_for("response.create", WAIT).await.is_some(),
@@ -584,7 +600,13 @@ async fn close_during_backoff_returns_at_once() {
     .await;
     h.conn.drop_socket().await;
     h.until("reconnecting", |e| {
-        matches!(e, SessionEvent::Reconnecting { .. })
+        matches!(
+            e,
+            SessionEvent::Connection {
+                status: ConnectionStatus::Reconnecting { .. },
+                ..
+            }
+        )
     })
     .await;
     let started = std::time::Instant::now();
@@ -609,7 +631,13 @@ async fn a_message_sent_while_reconnecting_is_delivered_after_it() {
         .await;
         h.conn.drop_socket().await;
         h.until("reconnecting", |e| {
-            matches!(e, SessionEvent::Reconnecting { .. })
+            matches!(
+                e,
+                SessionEvent::Connection {
+                    status: ConnectionStatus::Reconnecting { .. },
+                    ..
+                }
+            )
         })
         .await;
         let session = h.session.clone();
@@ -647,7 +675,13 @@ async fn a_message_sent_while_reconnecting_fails_visibly_when_reconnecting_fails
     let Harness { server, .. } = {
         h.conn.drop_socket().await;
         h.until("reconnecting", |e| {
-            matches!(e, SessionEvent::Reconnecting { .. })
+            matches!(
+                e,
+                SessionEvent::Connection {
+                    status: ConnectionStatus::Reconnecting { .. },
+                    ..
+                }
+            )
         })
         .await;
         h

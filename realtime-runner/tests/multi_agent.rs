@@ -7,8 +7,8 @@ use common::{ids, model, no_forbidden, start, WAIT};
 use realtime_agent::{AgentRef, FunctionTool, Handoff, RealtimeAgent, ToolContext};
 use realtime_protocol::Dialect;
 use realtime_runner::{
-    AudioFormat, ErrorKind, HistoryItem, RealtimeRunner, ReconnectPolicy, RunConfig, SessionEvent,
-    SessionSettings, TurnDetection,
+    AudioFormat, ConnectionStatus, ErrorKind, HistoryItem, RealtimeRunner, ReconnectPolicy,
+    RunConfig, SessionEvent, SessionSettings, TurnDetection,
 };
 use realtime_testkit::{
     Echo, FakeRealtimeServer, FakeServerConfig, Pacing, ResponsePart, ResponsePlan, Scripted,
@@ -81,7 +81,7 @@ async fn handoffs_keep_formats_and_vad_and_update_precedes_the_output() {
             .events
             .iter()
             .filter_map(|e| match e {
-                SessionEvent::Handoff { from, to } => Some((from.clone(), to.clone())),
+                SessionEvent::Handoff { from, to, .. } => Some((from.clone(), to.clone())),
                 _ => None,
             })
             .collect();
@@ -556,9 +556,23 @@ async fn reconnect_after_a_drop_keeps_history_and_the_next_turn_works() {
     h.session.send_message("remember me").await.unwrap();
     h.turns(1).await;
     h.conn.drop_socket().await;
-    h.until("reconnected", |e| matches!(e, SessionEvent::Reconnected))
-        .await;
-    assert!(h.kinds().contains(&"reconnecting"));
+    h.until("reconnected", |e| {
+        matches!(
+            e,
+            SessionEvent::Connection {
+                status: ConnectionStatus::Connected,
+                ..
+            }
+        )
+    })
+    .await;
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        SessionEvent::Connection {
+            status: ConnectionStatus::Reconnecting { .. },
+            ..
+        }
+    )));
     let second = h.server.next_connection(WAIT).await.unwrap();
     h.session.send_message("still here?").await.unwrap();
     h.turns(2).await;
@@ -601,6 +615,10 @@ async fn reconnect_budget_exhausted_is_a_final_error() {
         }
         kinds.push(ev.kind());
     }
-    assert_eq!(kinds, ["reconnecting", "reconnecting", "error", "closed"]);
+    // Two attempts, the final error, then the connection gone and the end.
+    assert_eq!(
+        kinds,
+        ["connection", "connection", "error", "connection", "closed"]
+    );
     assert!(session.is_closed());
 }

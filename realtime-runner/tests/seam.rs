@@ -128,13 +128,18 @@ async fn output_after_an_interrupt_is_dropped_and_counted() {
     let seen = until(&session, |e| matches!(e, SessionEvent::AgentEnd { .. })).await;
     let kinds: Vec<&str> = seen.iter().map(SessionEvent::kind).collect();
     assert_eq!(kinds, ["output_dropped", "agent_end"]);
+    let SessionEvent::OutputDropped {
+        response_id,
+        audio_bytes,
+        text_chars,
+        ..
+    } = &seen[0]
+    else {
+        unreachable!()
+    };
     assert_eq!(
-        seen[0],
-        SessionEvent::OutputDropped {
-            response_id: "r1".into(),
-            audio_bytes: 1920,
-            text_chars: 7
-        }
+        (response_id.as_str(), *audio_bytes, *text_chars),
+        ("r1", 1920, 7)
     );
     let inputs = model.inputs.lock().unwrap().clone();
     let truncates = inputs

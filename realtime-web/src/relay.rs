@@ -214,7 +214,9 @@ enum Out {
 
 fn translate(ev: &SessionEvent, labels: &mut Labels) -> Vec<Out> {
     match ev {
-        SessionEvent::AgentStart { agent, response_id } => {
+        SessionEvent::AgentStart {
+            agent, response_id, ..
+        } => {
             labels
                 .agents
                 .insert(response_id.as_str().to_owned(), agent.clone());
@@ -233,11 +235,13 @@ fn translate(ev: &SessionEvent, labels: &mut Labels) -> Vec<Out> {
             item_id,
             response_id,
             delta,
+            ..
         }
         | SessionEvent::TextDelta {
             item_id,
             response_id,
             delta,
+            ..
         } => {
             vec![Out::Text(Down::Transcript {
                 role: Speaker::Assistant,
@@ -250,6 +254,7 @@ fn translate(ev: &SessionEvent, labels: &mut Labels) -> Vec<Out> {
         SessionEvent::InputTranscriptCompleted {
             item_id,
             transcript,
+            ..
         } => vec![Out::Text(Down::Transcript {
             role: Speaker::User,
             item_id: item_id.as_str().to_owned(),
@@ -277,7 +282,7 @@ fn translate(ev: &SessionEvent, labels: &mut Labels) -> Vec<Out> {
             tool: tool.clone(),
             output: output.clone(),
         })],
-        SessionEvent::Handoff { from, to } => vec![Out::Text(Down::Handoff {
+        SessionEvent::Handoff { from, to, .. } => vec![Out::Text(Down::Handoff {
             from: from.clone(),
             to: to.clone(),
         })],

@@ -262,6 +262,7 @@ async fn barge_in_truncates_at_what_the_simulated_speaker_played() {
                 SessionEvent::AudioEnd {
                     item_id,
                     content_index,
+                    ..
                 } => {
                     playback.end_item(&item_id, content_index);
                     break;

@@ -38,11 +38,15 @@ fn slow_tool_agent(delay: Duration) -> RealtimeAgent<()> {
     RealtimeAgent::builder("A").tool(tool).build().unwrap()
 }
 
-/// The end of a session after a fault: one connection error, then `Closed`, then nothing.
+/// The end of a session after a fault: one connection error, the connection reported gone,
+/// then `Closed`, then nothing.
 fn assert_died(kinds: &[&str]) {
     let n = kinds.len();
     assert!(
-        n >= 2 && kinds[n - 1] == "closed" && kinds[n - 2] == "error",
+        n >= 3
+            && kinds[n - 1] == "closed"
+            && kinds[n - 2] == "connection"
+            && kinds[n - 3] == "error",
         "{kinds:?}"
     );
 }
@@ -63,7 +67,7 @@ async fn socket_dropped_mid_audio() {
         e.drain().await;
         assert_died(&e.kinds());
         assert!(e.count("audio") > 0, "{:?}", e.kinds());
-        let SessionEvent::Error(err) = &e.events[e.events.len() - 2] else {
+        let SessionEvent::Error(err) = &e.events[e.events.len() - 3] else {
             unreachable!()
         };
         assert_eq!(err.kind, ErrorKind::Connection);
@@ -110,7 +114,7 @@ async fn a_stalled_server_is_noticed_by_keep_alive() {
     e.conn.stop_answering_pings().await;
     e.drain().await;
     assert_died(&e.kinds());
-    let SessionEvent::Error(err) = &e.events[e.events.len() - 2] else {
+    let SessionEvent::Error(err) = &e.events[e.events.len() - 3] else {
         unreachable!()
     };
     assert!(err.message.contains("keep-alive"), "{}", err.message);
@@ -163,7 +167,7 @@ async fn a_20_mib_frame() {
     e.conn.send_oversized(20 << 20).await;
     e.drain().await;
     assert_died(&e.kinds());
-    let SessionEvent::Error(err) = &e.events[e.events.len() - 2] else {
+    let SessionEvent::Error(err) = &e.events[e.events.len() - 3] else {
         unreachable!()
     };
     assert!(err.message.contains("exceeds the limit"), "{}", err.message);
@@ -297,7 +301,7 @@ async fn a_slow_consumer_with_drop_policy_sees_what_it_missed() {
         .events
         .iter()
         .filter_map(|ev| match ev {
-            SessionEvent::EventsDropped { count } => Some(*count),
+            SessionEvent::EventsDropped { count, .. } => Some(*count),
             _ => None,
         })
         .sum();

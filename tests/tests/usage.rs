@@ -27,7 +27,7 @@ async fn usage_is_split_by_kind_per_response_and_summed_per_session() {
             let ev = h
                 .until("usage", |e| matches!(e, SessionEvent::Usage { .. }))
                 .await;
-            let SessionEvent::Usage { usage } = ev else {
+            let SessionEvent::Usage { usage, .. } = ev else {
                 unreachable!()
             };
             per_response.push(usage);

@@ -221,7 +221,7 @@ async fn main() -> Result<(), BoxError> {
                 tools_running = tools_running.saturating_sub(1);
                 log("tool", format!("{tool} -> {output}"));
             }
-            SessionEvent::Handoff { from, to } => log("handoff", format!("{from} -> {to}")),
+            SessionEvent::Handoff { from, to, .. } => log("handoff", format!("{from} -> {to}")),
             SessionEvent::AudioInterrupted { audio_end_ms, .. } => {
                 log("interrupt", format!("playback cut at {audio_end_ms} ms"))
             }

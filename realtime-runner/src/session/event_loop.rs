@@ -12,7 +12,7 @@ use super::responses::{GuardResult, Responses};
 use super::shared::{Command, Shared};
 use crate::config::RunConfig;
 use crate::error::{Result, RunnerError};
-use crate::events::{ErrorEvent, ErrorKind, SessionEvent};
+use crate::events::{ClosedBy, ConnectionStatus, ErrorEvent, ErrorKind, SessionEvent};
 use crate::history::{History, HistoryItem};
 use crate::model::{ModelEventStream, ModelInput, ModelSender, RealtimeModel, UserMessage};
 use crate::playback::PlaybackTracker;
@@ -79,6 +79,9 @@ pub(super) struct Loop<Ctx> {
     pub(super) guard_tasks: JoinSet<GuardResult>,
     pub(super) reconnecting: Option<Reconnecting>,
     pub(super) cancel: CancellationToken,
+    /// Who ends the connection, reported when the session ends (the application unless the
+    /// server or a failure did).
+    pub(super) closed_by: ClosedBy,
 }
 
 impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
@@ -134,6 +137,9 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         while self.guard_tasks.join_next().await.is_some() {}
         // A bounded close: past the budget the socket is dropped with the loop.
         let _ = tokio::time::timeout(CLOSE_HANDSHAKE_BUDGET, self.sender.close()).await;
+        self.emit(SessionEvent::Connection {
+            status: ConnectionStatus::disconnected(self.closed_by),
+        });
         let tail = self.out.finish();
         if let Ok(mut t) = self.shared.tail.lock() {
             *t = tail;
@@ -144,6 +150,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
 
     /// Emits an event. Never waits: a full queue stalls the loop instead (see `outbox.rs`).
     pub(super) fn emit(&mut self, ev: SessionEvent) {
+        super::trace::event(&ev);
         self.out.push(ev);
     }
 

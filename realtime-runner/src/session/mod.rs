@@ -28,6 +28,7 @@ mod reconnect;
 mod responses;
 mod shared;
 mod tool_flow;
+mod trace;
 
 pub use handle::RealtimeSession;
 
@@ -45,6 +46,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Everything a session needs from the runner, handed over once.
 pub(crate) struct SessionSetup<Ctx> {
@@ -104,12 +106,17 @@ pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> Rea
         guard_tasks: JoinSet::new(),
         reconnecting: None,
         cancel: cancel.clone(),
+        closed_by: crate::events::ClosedBy::Client,
         sip_call_id: setup.sip_call_id,
     };
-    let task = tokio::spawn(async move {
-        looped.run(cmd_rx).await;
-        let _ = fin_tx.send(true);
-    });
+    let span = trace::session_span(looped.config.dialect, looped.agent.name());
+    let task = tokio::spawn(
+        async move {
+            looped.run(cmd_rx).await;
+            let _ = fin_tx.send(true);
+        }
+        .instrument(span),
+    );
     RealtimeSession {
         inner: Arc::new(Inner {
             commands: cmd_tx,

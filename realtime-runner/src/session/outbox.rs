@@ -130,6 +130,13 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::ConnectionStatus;
+
+    fn connected() -> SessionEvent {
+        SessionEvent::Connection {
+            status: ConnectionStatus::Connected,
+        }
+    }
 
     fn audio(r: &str, n: usize) -> SessionEvent {
         SessionEvent::Audio {
@@ -145,7 +152,9 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(2);
         let mut out = Outbox::new(tx, EventQueuePolicy::Wait);
         for i in 0..5 {
-            out.push(SessionEvent::Reconnecting { attempt: i });
+            out.push(SessionEvent::Connection {
+                status: ConnectionStatus::reconnecting(i),
+            });
         }
         assert!(out.is_stalled());
         assert_eq!(out.backlog.len(), 3);
@@ -158,7 +167,9 @@ mod tests {
         let attempts: Vec<u32> = got
             .iter()
             .map(|e| match e {
-                SessionEvent::Reconnecting { attempt } => *attempt,
+                SessionEvent::Connection {
+                    status: ConnectionStatus::Reconnecting { attempt },
+                } => *attempt,
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -173,7 +184,7 @@ mod tests {
         out.push(audio("r", 1));
         out.push(audio("r", 1));
         assert!(!out.is_stalled(), "audio never stalls under this policy");
-        out.push(SessionEvent::Reconnected);
+        out.push(connected());
         assert!(matches!(rx.recv().await, Some(SessionEvent::Audio { .. })));
         out.flush().await;
         assert_eq!(
@@ -181,14 +192,14 @@ mod tests {
             Some(SessionEvent::EventsDropped { count: 2 })
         );
         out.flush().await;
-        assert_eq!(rx.recv().await, Some(SessionEvent::Reconnected));
+        assert_eq!(rx.recv().await, Some(connected()));
     }
 
     #[tokio::test]
     async fn interrupted_audio_leaves_the_backlog_and_finish_keeps_the_rest() {
         let (tx, _rx) = mpsc::channel(1);
         let mut out = Outbox::new(tx, EventQueuePolicy::Wait);
-        out.push(SessionEvent::Reconnected);
+        out.push(connected());
         out.push(audio("r1", 10));
         out.push(audio("r2", 20));
         out.push(audio("r1", 30));

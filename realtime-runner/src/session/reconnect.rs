@@ -6,7 +6,7 @@
 
 use super::event_loop::{Flow, Loop, Reconnecting};
 use crate::error::{Result, RunnerError};
-use crate::events::{ErrorKind, SessionEvent};
+use crate::events::{ClosedBy, ConnectionStatus, ErrorKind, SessionEvent};
 use crate::model::{ModelConnectOptions, ModelConnection, ModelInput, RealtimeModel};
 use crate::settings::SessionSettings;
 use futures_util::future::BoxFuture;
@@ -38,17 +38,24 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
     /// The connection ended: a normal close ends the session; a failure starts reconnecting
     /// when the run allows it, else ends the session with a connection error.
     pub(super) fn on_disconnect(&mut self, err: Option<Arc<RunnerError>>) -> Flow {
-        let Some(err) = err else { return Flow::Stop };
+        let Some(err) = err else {
+            self.closed_by = ClosedBy::Server;
+            return Flow::Stop;
+        };
         let Some(policy) = self.config.reconnect.clone() else {
+            self.closed_by = ClosedBy::Error;
             self.error(ErrorKind::Connection, err.to_string());
             return Flow::Stop;
         };
         if policy.max_attempts == 0 {
+            self.closed_by = ClosedBy::Error;
             self.error(ErrorKind::Connection, err.to_string());
             return Flow::Stop;
         }
         self.responses.connection_lost();
-        self.emit(SessionEvent::Reconnecting { attempt: 1 });
+        self.emit(SessionEvent::Connection {
+            status: ConnectionStatus::reconnecting(1),
+        });
         let step = attempt(
             self.model.clone(),
             self.connect_options(),
@@ -105,6 +112,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                     }));
                 }
             }
+            self.closed_by = ClosedBy::Error;
             self.error(ErrorKind::Connection, message);
             return Flow::Stop;
         }
@@ -115,8 +123,8 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         if let Some(r) = &mut self.reconnecting {
             r.step = step;
         }
-        self.emit(SessionEvent::Reconnecting {
-            attempt: attempt_no,
+        self.emit(SessionEvent::Connection {
+            status: ConnectionStatus::reconnecting(attempt_no),
         });
         Flow::Continue
     }
@@ -130,7 +138,9 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         // The old items cannot be truncated on the new connection (they come back as text).
         self.audio.clear();
         let held = self.reconnecting.take().map(|r| r.held).unwrap_or_default();
-        self.emit(SessionEvent::Reconnected);
+        self.emit(SessionEvent::Connection {
+            status: ConnectionStatus::Connected,
+        });
         for (input, reply) in held {
             let result = self.sender.send(input).await;
             match reply {

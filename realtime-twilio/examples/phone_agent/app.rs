@@ -124,7 +124,7 @@ pub(crate) fn describe(event: &CallEvent) -> Option<String> {
                 tool, arguments, ..
             } => format!("tool {tool}({arguments})"),
             SessionEvent::ToolEnd { tool, output, .. } => format!("tool {tool} -> {output}"),
-            SessionEvent::Handoff { from, to } => format!("handoff {from} -> {to}"),
+            SessionEvent::Handoff { from, to, .. } => format!("handoff {from} -> {to}"),
             SessionEvent::AudioInterrupted { audio_end_ms, .. } => {
                 format!("interrupted at {audio_end_ms} ms")
             }

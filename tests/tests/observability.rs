@@ -1,0 +1,239 @@
+//! Observability: every session event serializes as tagged JSON (for relays and logs); the
+//! connection's status is an event (who closed it); the runner logs through `tracing` in a
+//! span per session, with no key, audio or tool payloads in the logs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use realtime_agent::{FunctionTool, RealtimeAgent, ToolContext};
+use realtime_protocol::Dialect;
+use realtime_runner::{ClosedBy, ConnectionStatus, RunConfig, SessionEvent};
+use realtime_testkit::{Echo, FakeServerConfig, ResponsePart, ResponsePlan, Scripted};
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tests::{start, KEY};
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Lookup {
+    /// The order.
+    order: String,
+}
+
+const SECRET_ARG: &str = "ORDER-SECRET-4242";
+const SECRET_OUT: &str = "shipped-to-221B-Baker-Street";
+
+fn agents() -> RealtimeAgent<()> {
+    let tool = FunctionTool::new(
+        "lookup",
+        "Finds an order.",
+        |_: ToolContext<()>, l: Lookup| async move {
+            Ok::<_, String>(format!("{} {SECRET_OUT}", l.order))
+        },
+    )
+    .unwrap();
+    let billing = RealtimeAgent::builder("Billing").build().unwrap();
+    RealtimeAgent::builder("Support")
+        .tool(tool)
+        .handoff_to(&billing)
+        .build()
+        .unwrap()
+}
+
+fn script() -> Scripted {
+    Scripted::new([
+        ResponsePlan::new([ResponsePart::function_call(
+            "lookup",
+            json!({"order": SECRET_ARG}),
+        )]),
+        ResponsePlan::speech("It has shipped."),
+        ResponsePlan::new([ResponsePart::function_call(
+            "transfer_to_billing",
+            json!({}),
+        )]),
+        ResponsePlan::speech("Billing here."),
+    ])
+}
+
+#[tokio::test]
+async fn every_event_serializes_with_its_kind_as_type() {
+    for d in [Dialect::Ga, Dialect::Beta] {
+        let config = RunConfig::default().with_dialect(d).with_raw_events(true);
+        let mut h = start(
+            FakeServerConfig::default().with_responder(script()),
+            agents(),
+            config,
+            (),
+        )
+        .await;
+        h.session.send_message("where is my order").await.unwrap();
+        h.turns(2).await;
+        h.session.send_message("billing please").await.unwrap();
+        h.until(
+            "handoff answer",
+            |e| matches!(e, SessionEvent::AgentEnd { agent, .. } if agent == "Billing"),
+        )
+        .await;
+        h.session.close().await;
+        h.drain().await;
+        let mut kinds = std::collections::BTreeSet::new();
+        for e in &h.events {
+            let v = serde_json::to_value(e).unwrap();
+            assert_eq!(v["type"], e.kind(), "{d:?}: {v}");
+            kinds.insert(e.kind());
+            match e {
+                SessionEvent::Audio { pcm, .. } => {
+                    let b64 = v["pcm"].as_str().unwrap();
+                    assert_eq!(&realtime_protocol::audio::decode_base64(b64).unwrap(), pcm);
+                }
+                SessionEvent::Raw(r) => {
+                    let dialect = if d == Dialect::Ga { "ga" } else { "beta" };
+                    assert_eq!(v["dialect"], dialect);
+                    assert_eq!(v["event"]["type"], r.event_type());
+                }
+                _ => {}
+            }
+        }
+        for k in [
+            "agent_start",
+            "audio",
+            "tool_start",
+            "tool_end",
+            "handoff",
+            "usage",
+            "raw",
+            "history_added",
+            "connection",
+            "closed",
+        ] {
+            assert!(kinds.contains(k), "{d:?}: no {k} in {kinds:?}");
+        }
+    }
+}
+
+fn last_status(events: &[SessionEvent]) -> Option<ConnectionStatus> {
+    events.iter().rev().find_map(|e| match e {
+        SessionEvent::Connection { status, .. } => Some(*status),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn the_session_reports_who_closed_the_connection() {
+    // The application.
+    let mut h = start(
+        FakeServerConfig::default().with_responder(Echo::text()),
+        agents(),
+        RunConfig::default(),
+        (),
+    )
+    .await;
+    h.session.close().await;
+    h.drain().await;
+    let n = h.events.len();
+    assert!(matches!(h.events[n - 1], SessionEvent::Closed));
+    assert_eq!(
+        last_status(&h.events),
+        Some(ConnectionStatus::disconnected(ClosedBy::Client))
+    );
+    assert!(matches!(h.events[n - 2], SessionEvent::Connection { .. }));
+
+    // The server, normally.
+    let mut h = start(
+        FakeServerConfig::default(),
+        agents(),
+        RunConfig::default(),
+        (),
+    )
+    .await;
+    h.conn.close(1000, "bye").await;
+    h.drain().await;
+    assert_eq!(
+        last_status(&h.events),
+        Some(ConnectionStatus::disconnected(ClosedBy::Server))
+    );
+
+    // A failure (no reconnect policy): an error event says why.
+    let mut h = start(
+        FakeServerConfig::default(),
+        agents(),
+        RunConfig::default(),
+        (),
+    )
+    .await;
+    h.conn.drop_socket().await;
+    h.drain().await;
+    assert_eq!(
+        last_status(&h.events),
+        Some(ConnectionStatus::disconnected(ClosedBy::Error))
+    );
+    assert!(h.count("error") >= 1, "{:?}", h.events);
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_runner_logs_a_span_per_session_and_no_payloads() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test's runtime runs every task on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut h = start(
+        FakeServerConfig::default().with_responder(script()),
+        agents(),
+        RunConfig::default(),
+        (),
+    )
+    .await;
+    h.session.send_message("where is my order").await.unwrap();
+    h.turns(2).await;
+    h.session.send_message("billing please").await.unwrap();
+    h.until(
+        "handoff answer",
+        |e| matches!(e, SessionEvent::AgentEnd { agent, .. } if agent == "Billing"),
+    )
+    .await;
+    h.session.interrupt().await.unwrap();
+    h.session.close().await;
+    h.drain().await;
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    for needle in [
+        "realtime_session",
+        "dialect=\"ga\"",
+        "response started",
+        "tool call started",
+        "tool=\"lookup\"",
+        "handoff",
+        "agent=\"Billing\"",
+        "disconnected",
+    ] {
+        assert!(text.contains(needle), "no `{needle}` in the logs:\n{text}");
+    }
+    for secret in [KEY, SECRET_ARG, SECRET_OUT] {
+        assert!(
+            !text.contains(secret),
+            "`{secret}` leaked into the logs:\n{text}"
+        );
+    }
+    // No audio payload: no long base64 run in any line.
+    let longest_word = text.split_whitespace().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest_word < 200,
+        "a payload-sized token in the logs:\n{text}"
+    );
+}

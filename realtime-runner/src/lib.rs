@@ -49,6 +49,7 @@ mod runner;
 mod session;
 mod settings;
 mod sip;
+mod transcriber;
 
 pub use client_secret::ClientSecret;
 pub use config::{defaults, EventQueuePolicy, ReconnectPolicy, RunConfig};
@@ -71,6 +72,10 @@ pub use settings::{
     Tracing, TranscriptionSettings, Truncation, TurnDetection,
 };
 pub use sip::{IncomingCall, SipCalls, WebhookError, WebhookVerifier};
+pub use transcriber::{
+    RealtimeTranscriber, TokenLogprob, TranscriberHandle, TranscriberInput, TranscriberSender,
+    TranscriberSettings, TranscriptionEvent,
+};
 
 /// The crates users name alongside the runner.
 pub use realtime_agent as agent;

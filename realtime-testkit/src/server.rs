@@ -319,6 +319,7 @@ fn check_request(
             dialect,
             authenticated_with: key.map(|k| rest::redact_key(&k)),
             call_id,
+            intent: req.query_param("intent").map(str::to_owned),
         },
         initial,
     ))

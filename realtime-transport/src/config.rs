@@ -113,6 +113,7 @@ pub struct ConnectionBuilder<P> {
     pub(crate) endpoint: String,
     pub(crate) model: Option<String>,
     pub(crate) sip_call_id: Option<String>,
+    pub(crate) intent: Option<String>,
     pub(crate) azure: Option<Azure>,
     pub(crate) auth: Auth,
     pub(crate) headers: Vec<(String, String)>,
@@ -139,6 +140,7 @@ impl<P> Clone for ConnectionBuilder<P> {
             endpoint: self.endpoint.clone(),
             model: self.model.clone(),
             sip_call_id: self.sip_call_id.clone(),
+            intent: self.intent.clone(),
             azure: self.azure.clone(),
             auth: self.auth.clone(),
             headers: self.headers.clone(),
@@ -169,6 +171,7 @@ impl<P: Protocol> fmt::Debug for ConnectionBuilder<P> {
             .field("endpoint", &self.endpoint)
             .field("model", &self.model)
             .field("sip_call_id", &self.sip_call_id)
+            .field("intent", &self.intent)
             .field("azure", &self.azure)
             .field("auth", &self.auth)
             .field("extra_headers", &header_names)
@@ -190,6 +193,7 @@ impl<P: Protocol> Default for ConnectionBuilder<P> {
             endpoint: DEFAULT_ENDPOINT.to_owned(),
             model: None,
             sip_call_id: None,
+            intent: None,
             azure: None,
             auth: Auth::default(),
             headers: Vec::new(),
@@ -230,6 +234,14 @@ impl<P: Protocol> ConnectionBuilder<P> {
     /// Attach to a SIP call: sends `?call_id=` instead of `?model=`.
     pub fn sip_call_id(mut self, call_id: impl Into<String>) -> Self {
         self.sip_call_id = Some(call_id.into());
+        self
+    }
+
+    /// The connection's purpose: `transcription` opens a transcription session (sends
+    /// `?intent=transcription` instead of `?model=`; the transcription model is set in the
+    /// session).
+    pub fn intent(mut self, intent: impl Into<String>) -> Self {
+        self.intent = Some(intent.into());
         self
     }
 
@@ -435,9 +447,10 @@ impl<P: Protocol> ConnectionBuilder<P> {
                 }
             }
             None => {
-                let query = match &self.sip_call_id {
-                    Some(call) => vec![("call_id", call.clone())],
-                    None => vec![(
+                let query = match (&self.sip_call_id, &self.intent) {
+                    (Some(call), _) => vec![("call_id", call.clone())],
+                    (None, Some(intent)) => vec![("intent", intent.clone())],
+                    (None, None) => vec![(
                         "model",
                         self.model
                             .clone()
@@ -447,6 +460,12 @@ impl<P: Protocol> ConnectionBuilder<P> {
                 (self.endpoint.clone(), query)
             }
         };
+        let mut query = query;
+        if self.azure.is_some() {
+            if let Some(intent) = &self.intent {
+                query.push(("intent", intent.clone()));
+            }
+        }
         let base = base
             .strip_prefix("https://")
             .map(|r| format!("wss://{r}"))
@@ -542,6 +561,11 @@ mod tests {
                 "wss://x/v1/realtime?model=keep",
             ),
             (ConnectionBuilder::<Ga>::default().sip_call_id("rtc_123").url().unwrap(), "wss://api.openai.com/v1/realtime?call_id=rtc_123"),
+            (ConnectionBuilder::<Ga>::default().intent("transcription").url().unwrap(), "wss://api.openai.com/v1/realtime?intent=transcription"),
+            (
+                ConnectionBuilder::<Ga>::default().azure("https://res.openai.azure.com", "tx", None).intent("transcription").url().unwrap(),
+                "wss://res.openai.azure.com/openai/v1/realtime?model=tx&intent=transcription",
+            ),
             (
                 ConnectionBuilder::<Ga>::default().azure("https://res.openai.azure.com/", "my-rt", None).url().unwrap(),
                 "wss://res.openai.azure.com/openai/v1/realtime?model=my-rt",

@@ -6655,7 +6655,8 @@ impl TranscriptionSessionCreateResponseTurnDetection {
 pub struct TranscriptionSessionCreateResponse {
     /// Ephemeral key returned by the API. Only present when the session is
     /// created on the server via REST API.
-    pub client_secret: TranscriptionSessionCreateResponseClientSecret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<TranscriptionSessionCreateResponseClientSecret>,
     /// The set of modalities the model can respond with. To disable audio,
     /// set this to ["text"].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -6692,7 +6693,7 @@ impl TranscriptionSessionCreateResponse {
         mut self,
         value: impl Into<TranscriptionSessionCreateResponseClientSecret>,
     ) -> Self {
-        self.client_secret = value.into();
+        self.client_secret = Some(value.into());
         self
     }
     /// Sets [`Self::modalities`].

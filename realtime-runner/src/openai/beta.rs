@@ -176,7 +176,7 @@ fn ga_only(s: &SessionSettings) -> Option<&'static str> {
     .find_map(|(set, name)| set.then_some(name))
 }
 
-fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
+pub(super) fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
     let mut req = beta::SessionCreateRequest::default();
     req.model = s.model.as_deref().map(beta::Model::from);
     req.instructions.clone_from(&s.instructions);

@@ -6,6 +6,7 @@ mod beta;
 mod ga;
 mod mcp;
 mod record;
+mod transcription;
 
 pub use record::{AudioPayloads, Recording};
 
@@ -263,6 +264,14 @@ pub(crate) trait Adapter: Protocol {
 pub(crate) enum Encoded<E> {
     Event(E),
     Text(String),
+}
+
+/// An error and its cause, in one line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    match e.source() {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 /// `{"type":"input_audio_buffer.append","audio":"<base64>"}`, built without serde.

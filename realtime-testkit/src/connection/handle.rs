@@ -27,6 +27,8 @@ pub struct HandshakeInfo {
     pub authenticated_with: Option<String>,
     /// The SIP call this socket attached to (`?call_id=`), if any.
     pub call_id: Option<String>,
+    /// The connection's purpose (`?intent=`): `transcription` makes a transcription session.
+    pub intent: Option<String>,
 }
 
 impl HandshakeInfo {

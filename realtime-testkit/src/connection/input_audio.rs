@@ -183,8 +183,30 @@ impl Connection {
             }
             self.sync_conversation();
         }
+        if transcribe && self.transcription {
+            // A transcription session streams the transcript word by word first.
+            let logprobs = self.wants_logprobs();
+            for w in super::streaming::words(&transcript) {
+                let mut ev = json!({"type": "conversation.item.input_audio_transcription.delta", "item_id": id, "content_index": 0, "delta": w});
+                if logprobs {
+                    ev["logprobs"] = json!([token_logprob(&w)]);
+                }
+                let end = self.send(sink, ev).await;
+                if !matches!(end, End::Continue) {
+                    return end;
+                }
+            }
+        }
         if transcribe {
             let mut ev = json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": id, "content_index": 0, "transcript": transcript});
+            if self.transcription && self.wants_logprobs() {
+                ev["logprobs"] = Value::Array(
+                    super::streaming::words(&transcript)
+                        .iter()
+                        .map(|w| token_logprob(w))
+                        .collect(),
+                );
+            }
             ev["usage"] = json!({"type": "duration", "seconds": (bytes as f64 / per_ms / 100.0).round() / 10.0});
             return self.send(sink, ev).await;
         }
@@ -222,12 +244,18 @@ impl Connection {
         if !matches!(end, End::Continue) {
             return end;
         }
-        let create = self
-            .turn_detection()
-            .is_some_and(|td| td.get("create_response").and_then(Value::as_bool) != Some(false));
+        let create = !self.transcription
+            && self.turn_detection().is_some_and(|td| {
+                td.get("create_response").and_then(Value::as_bool) != Some(false)
+            });
         if create && self.active.is_none() {
             return self.start_response(sink, None).await;
         }
         End::Continue
     }
+}
+
+/// A token's log probability as the fake reports it: deterministic, from the token's length.
+fn token_logprob(token: &str) -> Value {
+    json!({"token": token, "logprob": -0.01 * token.chars().count() as f64, "bytes": token.bytes().collect::<Vec<u8>>()})
 }

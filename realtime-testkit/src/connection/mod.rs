@@ -60,6 +60,7 @@ pub(crate) fn new(
         commands: tx,
     };
     let dialect = info.dialect;
+    let transcription = info.intent.as_deref() == Some("transcription");
     let transcript = config.input_transcript.clone();
     let conn = Connection {
         ids: IdGen::new(config.seed ^ serial.wrapping_mul(0x9E37_79B9)),
@@ -80,6 +81,7 @@ pub(crate) fn new(
         vad: Vad::new(Encoding::Pcm16 { rate: 24_000 }),
         audio_turns: 0,
         mcp_listed: Vec::new(),
+        transcription,
         initial,
     };
     (handle, conn)
@@ -122,6 +124,8 @@ pub(crate) struct Connection {
     fired: Vec<usize>,
     /// The MCP servers whose tools were listed on this connection.
     mcp_listed: Vec<String>,
+    /// A transcription session (`?intent=transcription`): no responses, transcripts streamed.
+    transcription: bool,
 }
 
 impl Connection {
@@ -140,12 +144,20 @@ impl Connection {
             self.reading = false;
         }
         let now = self.config.clock.now();
-        self.session =
-            session::initial_session(self.dialect, &mut self.ids, now, self.initial.take());
+        self.session = if self.transcription {
+            session::transcription_session(self.dialect, &mut self.ids)
+        } else {
+            session::initial_session(self.dialect, &mut self.ids, now, self.initial.take())
+        };
         let encoding = self.input_encoding();
         self.vad.set_encoding(encoding);
         self.sync_session();
-        let created = json!({"type": "session.created", "session": self.session.clone()});
+        let created_type = if self.transcription && !self.ga() {
+            "transcription_session.created"
+        } else {
+            "session.created"
+        };
+        let created = json!({"type": created_type, "session": self.session.clone()});
         let mut end = self.send(&mut sink, created).await;
         while matches!(end, End::Continue) {
             let next_at = self.next_step_at();
@@ -356,6 +368,9 @@ impl Connection {
         let eid = client_event_id;
         match kind.as_str() {
             "session.update" => self.on_session_update(sink, &raw, eid).await,
+            "transcription_session.update" => {
+                self.on_transcription_session_update(sink, &raw, eid).await
+            }
             "conversation.item.create" => self.on_item_create(sink, &raw, eid).await,
             "conversation.item.retrieve" => self.on_item_retrieve(sink, &raw, eid).await,
             "conversation.item.delete" => self.on_item_delete(sink, &raw, eid).await,
@@ -368,6 +383,10 @@ impl Connection {
                 self.send(sink, json!({"type": "input_audio_buffer.cleared"})).await
             }
             "output_audio_buffer.clear" => self.send(sink, json!({"type": "output_audio_buffer.cleared", "response_id": self.active.as_ref().map(|a| a.id.clone())})).await,
+            "response.create" | "response.cancel" if self.transcription => {
+                let msg = "Responses are not available in a transcription session.";
+                self.send_error(sink, "invalid_request_error", Some("invalid_value"), msg, Some("type"), eid).await
+            }
             "response.create" => self.on_response_create(sink, &raw, eid).await,
             "response.cancel" => self.on_response_cancel(sink, eid).await,
             other => {

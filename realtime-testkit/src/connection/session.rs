@@ -27,7 +27,34 @@ impl Connection {
                 )
                 .await;
         };
-        if self.ga() && update.get("type").and_then(Value::as_str) == Some("transcription") {
+        let kind = update.get("type").and_then(Value::as_str);
+        if self.ga() && self.transcription && kind.is_some_and(|k| k != "transcription") {
+            let msg = "Cannot change the session type of a transcription session to 'realtime'.";
+            return self
+                .send_error(
+                    sink,
+                    "invalid_request_error",
+                    Some("invalid_value"),
+                    msg,
+                    Some("session.type"),
+                    eid,
+                )
+                .await;
+        }
+        if !self.ga() && self.transcription {
+            let msg = "A transcription session is configured with 'transcription_session.update'.";
+            return self
+                .send_error(
+                    sink,
+                    "invalid_request_error",
+                    Some("invalid_value"),
+                    msg,
+                    Some("type"),
+                    eid,
+                )
+                .await;
+        }
+        if self.ga() && !self.transcription && kind == Some("transcription") {
             let msg = "Cannot change the session type of a realtime session to 'transcription'.";
             return self
                 .send_error(
@@ -96,6 +123,57 @@ impl Connection {
             return end;
         }
         self.list_mcp_servers(sink).await
+    }
+
+    /// Beta's `transcription_session.update`: only on a transcription connection.
+    pub(super) async fn on_transcription_session_update(
+        &mut self,
+        sink: &mut Sink,
+        raw: &Value,
+        eid: Option<String>,
+    ) -> End {
+        if !self.transcription {
+            let msg = "'transcription_session.update' is only valid in a transcription session (connect with ?intent=transcription).";
+            return self
+                .send_error(
+                    sink,
+                    "invalid_request_error",
+                    Some("invalid_value"),
+                    msg,
+                    Some("type"),
+                    eid,
+                )
+                .await;
+        }
+        let Some(update) = raw.get("session").filter(|s| s.is_object()) else {
+            return self
+                .send_error(
+                    sink,
+                    "invalid_request_error",
+                    Some("missing_required_parameter"),
+                    "Missing required parameter: 'session'.",
+                    Some("session"),
+                    eid,
+                )
+                .await;
+        };
+        merge(&mut self.session, update, false);
+        self.sync_session();
+        let encoding = self.input_encoding();
+        self.vad.set_encoding(encoding);
+        let ev = json!({"type": "transcription_session.updated", "session": self.session.clone()});
+        self.send(sink, ev).await
+    }
+
+    /// Whether the session asked for the transcript's log probabilities.
+    pub(super) fn wants_logprobs(&self) -> bool {
+        self.session
+            .get("include")
+            .and_then(Value::as_array)
+            .is_some_and(|i| {
+                i.iter()
+                    .any(|x| x == "item.input_audio_transcription.logprobs")
+            })
     }
 
     pub(super) fn turn_detection(&self) -> Option<&Value> {
@@ -203,6 +281,37 @@ pub(crate) fn initial_session(
         merge_session(&mut session, &over);
     }
     session
+}
+
+/// A transcription session's defaults (`?intent=transcription`): server VAD, no model yet.
+pub(crate) fn transcription_session(dialect: Dialect, ids: &mut IdGen) -> Value {
+    let id = ids.next("sess");
+    let vad = json!({"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 200});
+    match dialect {
+        Dialect::Beta => json!({
+            "id": id,
+            "object": "realtime.transcription_session",
+            "input_audio_format": "pcm16",
+            "input_audio_transcription": null,
+            "turn_detection": vad,
+            "input_audio_noise_reduction": null,
+            "include": null,
+        }),
+        _ => json!({
+            "type": "transcription",
+            "object": "realtime.transcription_session",
+            "id": id,
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": 24000},
+                    "transcription": null,
+                    "noise_reduction": null,
+                    "turn_detection": vad,
+                },
+            },
+            "include": null,
+        }),
+    }
 }
 
 /// Merges a GA session configuration over a session (nested objects merge).

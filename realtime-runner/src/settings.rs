@@ -297,7 +297,8 @@ pub struct SessionSettings {
     pub model: Option<String>,
     /// System instructions (set by the runner from the agent).
     pub instructions: Option<String>,
-    /// The voice.
+    /// The voice: a built-in name (`marin`, `cedar`, `ash`…), or a custom voice's id
+    /// (`voice_…`, GA only), which is sent as `{"id": "voice_…"}`.
     pub voice: Option<String>,
     /// Text or audio output.
     pub output_modality: Option<Modality>,
@@ -497,6 +498,11 @@ impl SessionSettings {
     pub(crate) fn server_interrupts(&self) -> bool {
         matches!(&self.turn_detection, Some(Some(td)) if td.interrupts_response())
     }
+}
+
+/// Whether `voice` names a custom voice (`voice_…`) rather than a built-in one.
+pub(crate) fn is_custom_voice(voice: &str) -> bool {
+    voice.starts_with("voice_")
 }
 
 /// The settings for `agent`: `base` over the SDK's defaults, then the agent's voice (unless

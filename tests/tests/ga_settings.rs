@@ -146,6 +146,10 @@ async fn beta_maps_the_token_limit_and_refuses_ga_only_settings() {
             SessionSettings::default().with_turn_detection(Some(idle_vad(1000))),
             "turn detection idle_timeout_ms",
         ),
+        (
+            SessionSettings::default().with_voice("voice_1234"),
+            "a custom voice",
+        ),
     ] {
         let runner = RealtimeRunner::builder(agent())
             .config(
@@ -210,5 +214,26 @@ async fn the_idle_timeout_is_surfaced_and_answered() {
     h.until("agent_end", |e| matches!(e, SessionEvent::AgentEnd { .. }))
         .await;
     assert!(h.sent().iter().any(|t| t == "input_audio_buffer.append"));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_custom_voice_goes_out_as_an_object_and_its_echo_decodes() {
+    let config = RunConfig::default().with_settings(
+        SessionSettings::default()
+            .with_voice("voice_1234")
+            .with_output_modality(Modality::Text),
+    );
+    let mut h = start(
+        FakeServerConfig::default().with_responder(Echo::text()),
+        agent(),
+        config,
+        (),
+    )
+    .await;
+    let s = &last_update(&mut h).await["session"];
+    assert_eq!(s["audio"]["output"]["voice"], json!({"id": "voice_1234"}));
+    // The server's `session.updated` echoes the object: it decodes (no decode error).
+    assert_eq!(h.count("error"), 0, "{:?}", h.events);
     h.finish().await;
 }

@@ -110,6 +110,8 @@ struct Overrides {
     not_required: BTreeSet<String>,
     /// Optional properties the spec forgot, by Rust type name.
     add_properties: BTreeMap<String, Map<String, Value>>,
+    /// Properties whose schema the spec has wrong, replaced, by Rust type name.
+    replace_properties: BTreeMap<String, Map<String, Value>>,
 }
 
 impl Overrides {
@@ -125,6 +127,16 @@ impl Overrides {
                 }
             }
             Ok(out)
+        };
+        let props = |key: &str| -> BTreeMap<String, Map<String, Value>> {
+            v.get(key)
+                .and_then(Value::as_object)
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| v.as_object().map(|m| (k.clone(), m.clone())))
+                        .collect()
+                })
+                .unwrap_or_default()
         };
         let set = |key: &str| -> BTreeSet<String> {
             v.get(key)
@@ -143,15 +155,8 @@ impl Overrides {
             id_fields: map("id_fields")?,
             id_of_type: map("id_of_type")?,
             not_required: set("not_required"),
-            add_properties: v
-                .get("add_properties")
-                .and_then(Value::as_object)
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(k, v)| v.as_object().map(|m| (k.clone(), m.clone())))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            add_properties: props("add_properties"),
+            replace_properties: props("replace_properties"),
         })
     }
 }
@@ -809,6 +814,13 @@ impl<'a> Gen<'a> {
         if let Some(extra) = self.ov.add_properties.get(name) {
             for (k, v) in extra {
                 props.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        if let Some(fixed) = self.ov.replace_properties.get(name) {
+            for (k, v) in fixed {
+                if let Some(p) = props.get_mut(k) {
+                    *p = v.clone();
+                }
             }
         }
         let required: BTreeSet<String> = schema

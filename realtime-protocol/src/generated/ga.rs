@@ -8443,13 +8443,9 @@ pub struct ResponseAudioOutput {
     /// The format of the output audio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<AudioFormat>,
-    /// The voice the model uses to respond. Voice cannot be changed during the
-    /// session once the model has responded with audio at least once. Current
-    /// voice options are `alloy`, `ash`, `ballad`, `coral`, `echo`, `sage`,
-    /// `shimmer`, `verse`, `marin`, and `cedar`. We recommend `marin` and `cedar` for
-    /// best quality.
+    /// The voice: a built-in name, or a custom voice (`{"id": "voice_..."}`). The spec types it as a name only; a response with a custom voice echoes the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub voice: Option<Voice>,
+    pub voice: Option<VoiceOrCustomVoice>,
 }
 impl ResponseAudioOutput {
     /// Sets [`Self::format`].
@@ -8458,7 +8454,7 @@ impl ResponseAudioOutput {
         self
     }
     /// Sets [`Self::voice`].
-    pub fn with_voice(mut self, value: impl Into<Voice>) -> Self {
+    pub fn with_voice(mut self, value: impl Into<VoiceOrCustomVoice>) -> Self {
         self.voice = Some(value.into());
         self
     }
@@ -9338,13 +9334,9 @@ pub struct SessionCreateResponseAudioOutput {
     /// The format of the output audio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<AudioFormat>,
-    /// The voice the model uses to respond. Voice cannot be changed during the
-    /// session once the model has responded with audio at least once. Current
-    /// voice options are `alloy`, `ash`, `ballad`, `coral`, `echo`, `sage`,
-    /// `shimmer`, `verse`, `marin`, and `cedar`. We recommend `marin` and `cedar` for
-    /// best quality.
+    /// The voice: a built-in name, or a custom voice (`{"id": "voice_..."}`) when the session set one. The spec types it as a name only; a session with a custom voice echoes the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub voice: Option<Voice>,
+    pub voice: Option<VoiceOrCustomVoice>,
     /// The speed of the model's spoken response as a multiple of the original speed.
     /// 1.0 is the default speed. 0.25 is the minimum speed. 1.5 is the maximum speed. This value can only be changed in between model turns, not while a response is in progress.
     ///
@@ -9360,7 +9352,7 @@ impl SessionCreateResponseAudioOutput {
         self
     }
     /// Sets [`Self::voice`].
-    pub fn with_voice(mut self, value: impl Into<Voice>) -> Self {
+    pub fn with_voice(mut self, value: impl Into<VoiceOrCustomVoice>) -> Self {
         self.voice = Some(value.into());
         self
     }

@@ -171,6 +171,10 @@ fn ga_only(s: &SessionSettings) -> Option<&'static str> {
             s.mcp_tools.as_ref().is_some_and(|m| !m.is_empty()),
             "hosted MCP tools",
         ),
+        (
+            s.voice.as_deref().is_some_and(crate::settings::is_custom_voice),
+            "a custom voice",
+        ),
     ]
     .into_iter()
     .find_map(|(set, name)| set.then_some(name))

@@ -272,10 +272,13 @@ pub(crate) fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
         .map(|t| t.as_ref().map(turn_detection));
     let mut output = ga::SessionCreateRequestAudioOutput::default();
     output.format = s.output_audio_format.map(format);
-    output.voice = s
-        .voice
-        .as_deref()
-        .map(|v| ga::VoiceOrCustomVoice::Voice(ga::Voice::from(v)));
+    output.voice = s.voice.as_deref().map(|v| {
+        if settings::is_custom_voice(v) {
+            ga::VoiceOrCustomVoice::Object(ga::CustomVoice::default().with_id(v))
+        } else {
+            ga::VoiceOrCustomVoice::Voice(ga::Voice::from(v))
+        }
+    });
     output.speed = s.speed;
     if input != ga::SessionCreateRequestAudioInput::default()
         || output != ga::SessionCreateRequestAudioOutput::default()

@@ -182,4 +182,8 @@ mod guide {
     struct AzureProxiesTls;
     #[doc = include_str!("../../docs/guide/10-deployment.md")]
     struct Deployment;
+    #[doc = include_str!("../../docs/guide/11-hosted-mcp.md")]
+    struct HostedMcp;
+    #[doc = include_str!("../../docs/guide/12-transcription.md")]
+    struct Transcription;
 }

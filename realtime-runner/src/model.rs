@@ -354,6 +354,11 @@ impl RawServerEvent {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ModelEvent {
+    /// The server created the session (`session.created`).
+    SessionCreated {
+        /// The server's session id (`sess_…`).
+        session_id: String,
+    },
     /// The session configuration was applied.
     SessionUpdated,
     /// A response started.

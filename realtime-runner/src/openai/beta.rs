@@ -172,7 +172,9 @@ fn ga_only(s: &SessionSettings) -> Option<&'static str> {
             "hosted MCP tools",
         ),
         (
-            s.voice.as_deref().is_some_and(crate::settings::is_custom_voice),
+            s.voice
+                .as_deref()
+                .is_some_and(crate::settings::is_custom_voice),
             "a custom voice",
         ),
     ]
@@ -377,7 +379,13 @@ impl Adapter for Beta {
             audio_done: ResponseAudioDone,
             transcript: ResponseAudioTranscriptDelta,
             text: ResponseTextDelta,
-            {}
+            {
+            ServerEvent::SessionCreated(e) => {
+                if let Some(session_id) = e.session.id {
+                    out.push_back(ModelEvent::SessionCreated { session_id });
+                }
+            }
+            }
         );
         if let Some(ev) = raw_event {
             out.push_back(ModelEvent::Raw(RawServerEvent::Beta(ev)));

@@ -503,6 +503,11 @@ impl Adapter for Ga {
                     arguments: e.arguments,
                 }))
             }
+            ServerEvent::SessionCreated(e) => {
+                if let ga::SessionState::Realtime(s) = e.session {
+                    out.push_back(ModelEvent::SessionCreated { session_id: s.id });
+                }
+            }
             ServerEvent::InputAudioBufferTimeoutTriggered(e) => {
                 out.push_back(ModelEvent::InputAudioTimeout {
                     item_id: e.item_id,

@@ -124,6 +124,10 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 content_index,
                 audio_end_ms,
             } => self.on_item_truncated(item_id, content_index, audio_end_ms),
+            ModelEvent::SessionCreated { session_id } => {
+                tracing::Span::current().record("session_id", session_id.as_str());
+                tracing::debug!(session_id, "session created");
+            }
             ModelEvent::SessionUpdated | ModelEvent::SpeechStopped { .. } => {}
             ModelEvent::InputTranscriptDelta { item_id, delta } => {
                 self.emit(SessionEvent::InputTranscriptDelta { item_id, delta });

@@ -1,5 +1,6 @@
 //! The session's `tracing` output: one span per session (`realtime_session`, with a
-//! process-wide session number, the dialect and the current agent), and an event for each
+//! process-wide session number, the server's session id once known, the dialect and the
+//! current agent), and an event for each
 //! turn of the conversation that matters when reading logs: responses, tool calls, handoffs,
 //! guardrail trips, interruptions, errors and the connection. Never a key, never audio, never
 //! a tool's arguments or output (only their sizes): logs leave the process.
@@ -20,7 +21,13 @@ pub(super) fn session_span(dialect: Dialect, agent: &str) -> Span {
         Dialect::Beta => "beta",
         _ => "other",
     };
-    tracing::info_span!("realtime_session", session = n, dialect, agent)
+    tracing::info_span!(
+        "realtime_session",
+        session = n,
+        session_id = tracing::field::Empty,
+        dialect,
+        agent
+    )
 }
 
 /// Logs what `ev` says, if it is worth a line (deltas and audio are not).

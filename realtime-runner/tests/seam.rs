@@ -7,7 +7,7 @@ use realtime_agent::RealtimeAgent;
 use realtime_protocol::{ItemId, ResponseId};
 use realtime_runner::{
     ModelConnectOptions, ModelConnection, ModelEvent, ModelInput, ModelSender, RealtimeModel,
-    RealtimeRunner, RealtimeSession, RunnerError, SessionEvent,
+    RealtimeRunner, RealtimeSession, RunnerError, ServerError, SessionEvent,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -201,5 +201,64 @@ async fn a_refused_response_create_is_released_and_retried() {
     let all = creates(&model);
     assert_eq!(all.len(), 2, "{all:?}");
     assert_ne!(all[0], all[1]);
+    session.close().await;
+}
+
+/// The `response.create` event ids the model was sent, waiting (bounded) for `n` of them.
+async fn creates_waiting(model: &ScriptedModel, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ids: Vec<String> = model
+            .inputs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|i| match i {
+                ModelInput::CreateResponse { event_id, .. } => Some(event_id.clone()),
+                _ => None,
+            })
+            .collect();
+        if ids.len() >= n || tokio::time::Instant::now() > deadline {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn refused(event_id: &str, code: &str) -> ModelEvent {
+    ModelEvent::Error(
+        ServerError::new("invalid_request_error", "refused")
+            .with_code(code)
+            .with_event_id(event_id),
+    )
+}
+
+/// Refused for another reason than an active response: the matching error releases the
+/// request, and a response wanted meanwhile goes out at once (it used to wait for some later
+/// trigger); an error about another event releases nothing.
+#[tokio::test]
+async fn a_request_refused_outright_lets_the_held_one_go() {
+    let (session, tx, model) = session().await;
+    session.request_response().await.unwrap();
+    let first = creates_waiting(&model, 1).await;
+    assert_eq!(first.len(), 1);
+    // Another event's error: still waiting for ours, so a second request is held.
+    tx.send(refused("evt_someone_else", "invalid_value"))
+        .await
+        .unwrap();
+    until(&session, |e| matches!(e, SessionEvent::Error(_))).await;
+    session.request_response().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        creates_waiting(&model, 2).await.len(),
+        1,
+        "two creates in flight"
+    );
+    // Ours is refused: released, and the held request is sent now.
+    tx.send(refused(&first[0], "invalid_value")).await.unwrap();
+    until(&session, |e| matches!(e, SessionEvent::Error(_))).await;
+    let after = creates_waiting(&model, 2).await;
+    assert_eq!(after.len(), 2, "the held request never went out: {after:?}");
+    assert_ne!(after[0], after[1]);
     session.close().await;
 }

@@ -162,10 +162,12 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 audio_end_ms,
             }),
             ModelEvent::Error(e) => {
+                let mut released = false;
                 if let Some(event_id) = &e.event_id {
                     // Our response.create failed: released, and retried after the active
                     // response when that was the reason.
-                    self.responses.request_failed(event_id, e.code.as_deref());
+                    released = self.responses.request_failed(event_id, e.code.as_deref())
+                        && e.code.as_deref() != Some("conversation_already_has_active_response");
                 }
                 let message = match &e.code {
                     Some(code) => format!("server error ({code}): {}", e.message),
@@ -174,6 +176,10 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 let mut err = ErrorEvent::new(ErrorKind::Server, message);
                 err.server = Some(e);
                 self.emit(SessionEvent::Error(err));
+                if released {
+                    // A response wanted meanwhile (or a tool follow-up) goes out now.
+                    self.try_create_response().await;
+                }
             }
             ModelEvent::DecodeError { message, raw } => {
                 let mut err = ErrorEvent::new(ErrorKind::Decode, message);

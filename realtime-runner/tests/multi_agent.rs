@@ -622,3 +622,76 @@ async fn reconnect_budget_exhausted_is_a_final_error() {
     );
     assert!(session.is_closed());
 }
+
+/// A guardrail of the run applies to every agent's responses, also agents that carry other
+/// guardrails of their own, and still after a handoff to an agent the session did not start
+/// with.
+#[tokio::test]
+async fn runner_guardrails_apply_to_every_agent_before_and_after_a_handoff() {
+    let polite = realtime_agent::GuardrailFn::new(
+        "polite",
+        |_c: realtime_agent::RunContext<()>, _a, _text: String| async move {
+            realtime_agent::GuardrailOutput::pass()
+        },
+    );
+    let first = RealtimeAgent::<()>::builder("First")
+        .output_guardrail(polite)
+        .build()
+        .unwrap();
+    let second = RealtimeAgent::<()>::builder("Second").build().unwrap();
+    let server = FakeRealtimeServer::start(
+        FakeServerConfig::default()
+            .with_auth(realtime_testkit::Auth::Open)
+            .with_responder(Scripted::new([
+                ResponsePlan::text("forbidden one"),
+                ResponsePlan::text("sorry"),
+                ResponsePlan::text("forbidden two"),
+                ResponsePlan::text("sorry again"),
+            ])),
+    )
+    .await
+    .unwrap();
+    let runner = RealtimeRunner::builder(first)
+        .model(model(&server, Dialect::Ga))
+        .output_guardrail(no_forbidden())
+        .build();
+    let session = runner.run(()).await.unwrap();
+    let mut tripped: Vec<(String, Vec<String>)> = Vec::new();
+    let mut agents = std::collections::HashMap::new();
+    let mut ends = 0;
+    session.send_message("x").await.unwrap();
+    while ends < 4 {
+        if ends == 2 && session.current_agent() == "First" {
+            session.update_agent(second.clone()).await.unwrap();
+            session.send_message("y").await.unwrap();
+        }
+        match tokio::time::timeout(WAIT, session.next_event())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            SessionEvent::AgentStart {
+                agent, response_id, ..
+            } => {
+                agents.insert(response_id, agent);
+            }
+            SessionEvent::GuardrailTripped {
+                guardrails,
+                response_id,
+                ..
+            } => tripped.push((agents[&response_id].clone(), guardrails)),
+            SessionEvent::AgentEnd { .. } => ends += 1,
+            _ => {}
+        }
+    }
+    let no_forbidden = vec!["no_forbidden".to_owned()];
+    assert_eq!(
+        tripped,
+        [
+            ("First".to_owned(), no_forbidden.clone()),
+            ("Second".to_owned(), no_forbidden)
+        ]
+    );
+    session.close().await;
+    server.shutdown().await;
+}

@@ -7,8 +7,8 @@ use common::{ids, start, WAIT};
 use realtime_agent::{FunctionTool, RealtimeAgent, ToolContext};
 use realtime_protocol::{Dialect, ItemId};
 use realtime_runner::{
-    ContentPart, ErrorKind, HistoryItem, Modality, Role, RunConfig, SessionEvent, SessionSettings,
-    TurnDetection,
+    AudioFormat, ContentPart, ErrorKind, HistoryItem, Modality, Role, RunConfig, SessionEvent,
+    SessionSettings, TurnDetection,
 };
 use realtime_testkit::{
     tone_for_text, Echo, FakeServerConfig, Pacing, ResponsePart, ResponsePlan, Scripted, ToolCaller,
@@ -792,4 +792,51 @@ async fn misconfigured_agents_fail_before_connecting() {
         "nothing connected"
     );
     server.shutdown().await;
+}
+
+/// A phone-line session (G.711 µ-law out, 8 bytes per ms) whose app feeds the tracker in
+/// bytes, 20 ms at a time, as a bridge does: the truncate lands at what was played, in both
+/// dialects (counted at PCM16's 48 bytes per ms it would be 6× too early).
+#[tokio::test]
+async fn g711_playback_fed_in_bytes_truncates_where_it_played() {
+    for dialect in [Dialect::Ga, Dialect::Beta] {
+        let plan = ResponsePlan::new([ResponsePart::Audio {
+            pcm: vec![0u8; 48 * 2000],
+            transcript: "a long answer".into(),
+        }]);
+        let server = FakeServerConfig::default().with_responder(Scripted::new([plan]));
+        let config = RunConfig::default()
+            .with_dialect(dialect)
+            .with_settings(SessionSettings::default().with_audio_format(AudioFormat::G711Ulaw));
+        let mut h = start(server, agent(), config, ()).await;
+        h.session.send_message("talk").await.unwrap();
+        let ev = h
+            .until("audio_end", |e| matches!(e, SessionEvent::AudioEnd { .. }))
+            .await;
+        let SessionEvent::AudioEnd { item_id, .. } = ev else {
+            unreachable!()
+        };
+        let tracker = h.session.playback_tracker();
+        for _ in 0..30 {
+            tracker.on_play_bytes(&item_id, 0, 160); // 20 ms of µ-law
+        }
+        h.session.interrupt().await.unwrap();
+        let ev = h
+            .until("audio_interrupted", |e| {
+                matches!(e, SessionEvent::AudioInterrupted { .. })
+            })
+            .await;
+        let SessionEvent::AudioInterrupted { audio_end_ms, .. } = ev else {
+            unreachable!()
+        };
+        assert_eq!(audio_end_ms, 600, "{dialect:?}");
+        let truncate = h
+            .conn
+            .wait_for("conversation.item.truncate", WAIT)
+            .await
+            .expect("no truncate")
+            .json();
+        assert_eq!(truncate["audio_end_ms"], 600, "{dialect:?}");
+        h.finish().await;
+    }
 }

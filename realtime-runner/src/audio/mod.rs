@@ -53,7 +53,9 @@ pub enum AudioError {
     Device(String),
 }
 
-/// Mixes interleaved frames of `channels` channels down to mono.
+/// Mixes interleaved frames of `channels` channels down to mono (WAV files; the capture
+/// path mixes straight to 16-bit).
+#[cfg(feature = "wav")]
 pub(crate) fn mono(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
     let channels = channels.max(1);
     out.extend(

@@ -748,3 +748,75 @@ async fn an_image_in_beta_is_a_typed_error_and_goes_through_in_ga() {
         h.finish().await;
     }
 }
+
+/// A guardrail that trips on a short answer trips after its response has finished (the final
+/// check): the answer's audio, still playing, is cut, and only that response's.
+#[tokio::test]
+async fn a_guardrail_tripping_after_its_response_ended_cuts_its_audio_still_playing() {
+    for d in both() {
+        let a = RealtimeAgent::builder("A")
+            .output_guardrail(no_forbidden())
+            .build()
+            .unwrap();
+        let script = Scripted::new([
+            ResponsePlan::new([speech(3000, "A forbidden word.")]),
+            ResponsePlan::text("Sorry."),
+        ]);
+        let server = FakeServerConfig::default().with_responder(script);
+        // The text is shorter than the debounce: only the check at the end runs.
+        let config = no_turn_detection(d).with_guardrail_debounce(10_000);
+        let mut h = start(server, a, config, ()).await;
+        h.session.send_message("say it").await.unwrap();
+        let end = h
+            .until("agent_end", |e| matches!(e, SessionEvent::AgentEnd { .. }))
+            .await;
+        let SessionEvent::AgentEnd {
+            response_id,
+            status,
+            ..
+        } = end
+        else {
+            unreachable!()
+        };
+        assert_eq!(status, "completed", "{d:?}: it ended before the trip");
+        let (audio_response, item) = first_audio(&h);
+        assert_eq!(audio_response, response_id);
+        h.until("guardrail_tripped", |e| {
+            matches!(e, SessionEvent::GuardrailTripped { .. })
+        })
+        .await;
+        let cut = h
+            .until("audio_interrupted", |e| {
+                matches!(e, SessionEvent::AudioInterrupted { .. })
+            })
+            .await;
+        let SessionEvent::AudioInterrupted {
+            item_id,
+            response_id: cut_response,
+            audio_end_ms,
+            ..
+        } = cut
+        else {
+            unreachable!()
+        };
+        assert_eq!((&item_id, &cut_response), (&item, &response_id), "{d:?}");
+        assert!(audio_end_ms < 3000, "{d:?}: {audio_end_ms}");
+        let truncate = h
+            .conn
+            .wait_for("conversation.item.truncate", WAIT)
+            .await
+            .expect("no truncate")
+            .json();
+        assert_eq!(truncate["item_id"], item.as_str(), "{d:?}");
+        h.turns(2).await;
+        assert_eq!(
+            h.events
+                .iter()
+                .filter(|e| matches!(e, SessionEvent::AudioInterrupted { .. }))
+                .count(),
+            1,
+            "{d:?}: the apology was left alone"
+        );
+        h.finish().await;
+    }
+}

@@ -695,3 +695,68 @@ async fn runner_guardrails_apply_to_every_agent_before_and_after_a_handoff() {
     session.close().await;
     server.shutdown().await;
 }
+
+/// A handoff whose target's settings cannot be built (two tools of one name): the model
+/// still gets the call's output (an error text), the session reports it, stays with the
+/// agent it had, and the turn goes on to its follow-up response.
+#[tokio::test]
+async fn a_handoff_to_a_misconfigured_agent_answers_the_model_and_the_turn_goes_on() {
+    let tool = || {
+        FunctionTool::new(
+            "same",
+            "Twice.",
+            |_t: ToolContext<()>, _r: Refund| async move { Ok::<_, String>("x") },
+        )
+        .unwrap()
+    };
+    let broken = RealtimeAgent::<()>::builder("Broken")
+        .tool(tool())
+        .tool(tool())
+        .build()
+        .unwrap();
+    let first = RealtimeAgent::<()>::builder("First")
+        .handoff_to(&broken)
+        .build()
+        .unwrap();
+    let server = FakeServerConfig::default().with_responder(Scripted::new([
+        ResponsePlan::new([ResponsePart::function_call(
+            "transfer_to_broken",
+            serde_json::json!({}),
+        )]),
+        ResponsePlan::text("I could not transfer you."),
+    ]));
+    let mut h = start(server, first, RunConfig::default(), ()).await;
+    h.session.send_message("transfer me").await.unwrap();
+    let end = h
+        .until("tool_end", |e| matches!(e, SessionEvent::ToolEnd { .. }))
+        .await;
+    let SessionEvent::ToolEnd {
+        output, is_error, ..
+    } = end
+    else {
+        unreachable!()
+    };
+    assert!(is_error, "{output}");
+    assert!(output.contains("same"), "names the problem: {output}");
+    h.turns(2).await;
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Error(err) if err.kind == ErrorKind::Handoff)));
+    assert!(!h.kinds().contains(&"handoff"));
+    assert_eq!(h.session.current_agent(), "First");
+    let outputs: Vec<_> = h
+        .conn
+        .received()
+        .iter()
+        .map(|e| e.json())
+        .filter(|v| v["item"]["type"] == "function_call_output")
+        .collect();
+    assert_eq!(outputs.len(), 1, "the model got the call's output");
+    assert_eq!(
+        h.sent().iter().filter(|t| *t == "response.create").count(),
+        2,
+        "and the follow-up response was asked for"
+    );
+    h.finish().await;
+}

@@ -229,3 +229,56 @@ async fn calls_are_rejected_or_hung_up_and_unknown_calls_refused() {
     ));
     server.shutdown().await;
 }
+
+/// A model told to attach to a call (`OpenAIRealtimeModel::sip_call_id`) keeps the rest of
+/// its configuration: the endpoint, the dialect and the key.
+#[tokio::test]
+async fn a_model_attached_to_a_call_keeps_its_endpoint_dialect_and_key() {
+    let server = FakeRealtimeServer::start(
+        FakeServerConfig::default()
+            .with_auth(realtime_testkit::Auth::keys(["sk-sip-test-0001"]))
+            .with_responder(Scripted::new([ResponsePlan::text("Hello caller.")])),
+    )
+    .await
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (call, _) = tokio::join!(server.incoming_call(&url, SECRET, &[]), receive(&listener));
+    let call = call.unwrap();
+    calls(&server)
+        .accept(call.call_id(), &realtime_runner::SessionSettings::default())
+        .await
+        .unwrap();
+    let runner = RealtimeRunner::builder(agent())
+        .model(model(&server, Dialect::Ga).sip_call_id(call.call_id()))
+        .build();
+    let session = tokio::time::timeout(WAIT, runner.run(()))
+        .await
+        .unwrap()
+        .unwrap();
+    let conn = server.next_connection(WAIT).await.unwrap();
+    let hs = conn.handshake();
+    assert_eq!(hs.call_id.as_deref(), Some(call.call_id()));
+    assert_eq!(hs.dialect, Dialect::Ga);
+    assert!(hs.header("openai-beta").is_none());
+    assert!(
+        hs.authenticated_with
+            .as_deref()
+            .is_some_and(|k| k.ends_with("0001")),
+        "{:?}",
+        hs.authenticated_with
+    );
+    session.send_message("Hi").await.unwrap();
+    loop {
+        match tokio::time::timeout(WAIT, session.next_event())
+            .await
+            .unwrap()
+        {
+            Some(SessionEvent::AgentEnd { .. }) => break,
+            Some(_) => {}
+            None => panic!("the session ended"),
+        }
+    }
+    session.close().await;
+    server.shutdown().await;
+}

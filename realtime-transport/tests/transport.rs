@@ -646,3 +646,84 @@ async fn connect_over_a_stream_the_caller_provides() {
     let sent = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
     assert!(sent.contains(r#""type":"response.create""#), "{sent}");
 }
+
+/// A binary frame comes out of `next_raw` as a recoverable `BinaryFrame` with its length, and
+/// the connection goes on; once the server has closed, the sender says so and `try_send` hands
+/// the unsent text back.
+#[tokio::test]
+async fn raw_reading_binary_frames_and_sending_on_a_closed_connection() {
+    let server = server(FakeServerConfig::default()).await;
+    let (tx, mut rx) = builder::<Ga>(&server).connect().await.unwrap().split();
+    let conn = server.next_connection(WAIT).await.unwrap();
+    let created = raw(&mut rx).await.unwrap().unwrap();
+    assert!(created.as_str().contains("\"session.created\""));
+    conn.send_binary(vec![7u8; 5]).await;
+    match raw(&mut rx).await.unwrap() {
+        Err(e @ TransportError::BinaryFrame { len: 5 }) => assert!(!e.is_fatal()),
+        other => panic!("{other:?}"),
+    }
+    conn.send_raw(r#"{"type":"input_audio_buffer.cleared","event_id":"e1"}"#)
+        .await;
+    let next = raw(&mut rx).await.unwrap().unwrap();
+    assert!(
+        next.as_str().contains("input_audio_buffer.cleared"),
+        "{}",
+        next.as_str()
+    );
+    assert!(!tx.is_closed());
+
+    conn.close(1000, "done").await;
+    assert!(
+        raw(&mut rx).await.is_none(),
+        "a normal close ends the stream"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !tx.is_closed() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sender never saw the close"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    match tx.try_send(&ga::ClientEvent::response_create()) {
+        Err(TransportError::SendOnClosed { unsent }) => {
+            assert!(unsent.contains("\"response.create\""), "{unsent}")
+        }
+        other => panic!("{other:?}"),
+    }
+    server.shutdown().await;
+}
+
+/// A server that accepts the TCP connection and hangs up before answering the handshake is a
+/// lost connection (worth retrying), not a TLS failure (which is not): on plain `ws://` there
+/// is no TLS to blame.
+#[tokio::test]
+async fn a_hang_up_during_the_handshake_is_retryable_not_tls() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hang_up = tokio::spawn(async move {
+        for _ in 0..2 {
+            if let Ok((s, _)) = listener.accept().await {
+                drop(s);
+            }
+        }
+    });
+    let err = RealtimeConnection::<Ga>::builder()
+        .endpoint(format!("ws://{addr}/v1/realtime"))
+        .api_key(KEY)
+        .connect()
+        .await
+        .err()
+        .expect("connected to nothing");
+    assert!(!matches!(err, TransportError::Tls { .. }), "{err:?}");
+    assert!(err.is_retryable() && err.is_fatal(), "{err:?}");
+    hang_up.abort();
+}
+
+async fn raw(
+    rx: &mut EventReceiver<Ga>,
+) -> Option<realtime_transport::Result<realtime_transport::Utf8Bytes>> {
+    tokio::time::timeout(WAIT, rx.next_raw())
+        .await
+        .expect("timed out")
+}

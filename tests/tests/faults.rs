@@ -341,3 +341,26 @@ async fn close_while_tools_run() {
     assert!(e.conn.wait_closed(WAIT).await);
     e.server.shutdown().await;
 }
+
+/// A binary frame (the service never sends one) is a recoverable transport error: reported,
+/// and the session goes on, in both dialects.
+#[tokio::test]
+async fn a_binary_frame_is_reported_and_the_session_goes_on() {
+    for d in [Dialect::Ga, Dialect::Beta] {
+        let server = FakeServerConfig::default().with_responder(Echo::text());
+        let mut e = start(server, plain(), RunConfig::default().with_dialect(d), ()).await;
+        e.conn.send_binary(vec![0u8, 1, 2, 3]).await;
+        let err = e
+            .until("error", |ev| matches!(ev, SessionEvent::Error(_)))
+            .await;
+        let SessionEvent::Error(err) = err else {
+            unreachable!()
+        };
+        assert_ne!(err.kind, ErrorKind::Connection, "{d:?}: {err:?}");
+        assert!(err.message.contains("binary"), "{d:?}: {}", err.message);
+        e.session.send_message("still there?").await.unwrap();
+        e.turns(1).await;
+        assert!(!e.session.is_closed(), "{d:?}");
+        e.finish().await;
+    }
+}

@@ -120,6 +120,7 @@ pub(super) struct Shared {
 #[derive(Debug)]
 pub(super) enum Command {
     Send(String),
+    SendBinary(Vec<u8>),
     SendEvent(Value),
     SpeechStarted { audio_start_ms: u64 },
     SpeechStopped { audio_end_ms: u64 },
@@ -282,6 +283,11 @@ impl ConnectionHandle {
     /// Sends a frame that is not valid JSON.
     pub async fn send_malformed(&self) {
         self.send_raw(MALFORMED).await;
+    }
+
+    /// Sends a binary frame (the service never does; a client must shrug it off).
+    pub async fn send_binary(&self, bytes: impl Into<Vec<u8>>) {
+        self.command(Command::SendBinary(bytes.into())).await;
     }
 
     /// Sends an event of a type no spec defines.

@@ -251,6 +251,10 @@ impl Connection {
     async fn on_command(&mut self, sink: &mut Sink, c: Command) -> End {
         match c {
             Command::Send(text) => self.send_text(sink, text).await,
+            Command::SendBinary(bytes) => match sink.send(Message::Binary(bytes.into())).await {
+                Ok(()) => End::Continue,
+                Err(_) => End::Drop,
+            },
             Command::SendEvent(event) => {
                 let text = wire::server_event(self.dialect, &event);
                 self.send_text(sink, text).await

@@ -1,10 +1,12 @@
 //! Project automation: `cargo xtask codegen` regenerates `realtime-protocol/src/generated/` and
 //! `realtime-testkit/src/generated/`; `cargo xtask msrv` checks the declared rust-version against
-//! the dependencies; `cargo xtask bench` runs the load benchmark.
+//! the dependencies; `cargo xtask bench` runs the load benchmark; `cargo xtask mutants` runs
+//! mutation testing (cargo-mutants) on the conversation's core.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod codegen;
 mod msrv;
+mod mutants;
 mod testkit_schemas;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
             }
         },
         Some("bench") => run_bench(&root, &args[1..]),
+        Some("mutants") => mutants::run(&root, &args[1..]),
         Some("msrv") => match msrv::check(&root) {
             Ok(r) => {
                 println!("declared rust-version: {}", r.declared);
@@ -89,7 +92,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask codegen | cargo xtask msrv | cargo xtask bench [--sessions N --turns T --deltas K --scenario stream|tool|interrupt]");
+            eprintln!("usage: cargo xtask codegen | cargo xtask msrv | cargo xtask mutants [cargo-mutants args, e.g. --list] | cargo xtask bench [--sessions N --turns T --deltas K --scenario stream|tool|interrupt]");
             ExitCode::FAILURE
         }
     }

@@ -8,6 +8,8 @@
     missing_debug_implementations
 )]
 
+pub mod logs;
+pub mod order_desk;
 pub mod proxy;
 pub mod tls;
 

@@ -6,32 +6,13 @@ use realtime_agent::RealtimeAgent;
 use realtime_runner::{RealtimeRunner, RunConfig};
 use realtime_testkit::{Echo, FakeServerConfig};
 use realtime_transport::Auth;
-use std::sync::{Arc, Mutex};
+use tests::logs::LogCapture;
 use tests::{model, start, KEY};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn the_key_never_leaks() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let capture = LogCapture::default();
+    tracing::subscriber::set_global_default(capture.subscriber()).unwrap();
 
     let mut e = start(
         FakeServerConfig::default().with_responder(Echo::text()),
@@ -58,7 +39,7 @@ async fn the_key_never_leaks() {
     let err = bad.run(()).await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
     e.finish().await;
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("realtime_connection"),
         "TRACE logs were captured"

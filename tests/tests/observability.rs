@@ -2,53 +2,11 @@
 //! connection's status is an event (who closed it). The logs: `session_logs.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use realtime_agent::{FunctionTool, RealtimeAgent, ToolContext};
 use realtime_protocol::Dialect;
 use realtime_runner::{ClosedBy, ConnectionStatus, RunConfig, SessionEvent};
-use realtime_testkit::{Echo, FakeServerConfig, ResponsePart, ResponsePlan, Scripted};
-use serde_json::json;
+use realtime_testkit::{Echo, FakeServerConfig};
+use tests::order_desk::{agents, script};
 use tests::start;
-
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-struct Lookup {
-    /// The order.
-    order: String,
-}
-
-const SECRET_ARG: &str = "ORDER-SECRET-4242";
-const SECRET_OUT: &str = "shipped-to-221B-Baker-Street";
-
-fn agents() -> RealtimeAgent<()> {
-    let tool = FunctionTool::new(
-        "lookup",
-        "Finds an order.",
-        |_: ToolContext<()>, l: Lookup| async move {
-            Ok::<_, String>(format!("{} {SECRET_OUT}", l.order))
-        },
-    )
-    .unwrap();
-    let billing = RealtimeAgent::builder("Billing").build().unwrap();
-    RealtimeAgent::builder("Support")
-        .tool(tool)
-        .handoff_to(&billing)
-        .build()
-        .unwrap()
-}
-
-fn script() -> Scripted {
-    Scripted::new([
-        ResponsePlan::new([ResponsePart::function_call(
-            "lookup",
-            json!({"order": SECRET_ARG}),
-        )]),
-        ResponsePlan::speech("It has shipped."),
-        ResponsePlan::new([ResponsePart::function_call(
-            "transfer_to_billing",
-            json!({}),
-        )]),
-        ResponsePlan::speech("Billing here."),
-    ])
-}
 
 #[tokio::test]
 async fn every_event_serializes_with_its_kind_as_type() {

@@ -4,80 +4,17 @@
 //! subscriber must not share the process with other tests' sessions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use realtime_agent::{FunctionTool, RealtimeAgent, ToolContext};
 use realtime_runner::{RunConfig, SessionEvent};
-use realtime_testkit::{FakeServerConfig, ResponsePart, ResponsePlan, Scripted};
-use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use realtime_testkit::FakeServerConfig;
+use tests::logs::LogCapture;
+use tests::order_desk::{agents, script, SECRET_ARG, SECRET_OUT};
 use tests::{start, KEY};
-
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-struct Lookup {
-    /// The order.
-    order: String,
-}
-
-const SECRET_ARG: &str = "ORDER-SECRET-4242";
-const SECRET_OUT: &str = "shipped-to-221B-Baker-Street";
-
-fn agents() -> RealtimeAgent<()> {
-    let tool = FunctionTool::new(
-        "lookup",
-        "Finds an order.",
-        |_: ToolContext<()>, l: Lookup| async move {
-            Ok::<_, String>(format!("{} {SECRET_OUT}", l.order))
-        },
-    )
-    .unwrap();
-    let billing = RealtimeAgent::builder("Billing").build().unwrap();
-    RealtimeAgent::builder("Support")
-        .tool(tool)
-        .handoff_to(&billing)
-        .build()
-        .unwrap()
-}
-
-fn script() -> Scripted {
-    Scripted::new([
-        ResponsePlan::new([ResponsePart::function_call(
-            "lookup",
-            json!({"order": SECRET_ARG}),
-        )]),
-        ResponsePlan::speech("It has shipped."),
-        ResponsePlan::new([ResponsePart::function_call(
-            "transfer_to_billing",
-            json!({}),
-        )]),
-        ResponsePlan::speech("Billing here."),
-    ])
-}
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn the_runner_logs_a_span_per_session_and_no_payloads() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let logs = LogCapture::default();
     // The test's runtime runs every task on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
     let mut h = start(
         FakeServerConfig::default().with_responder(script()),
         agents(),
@@ -96,7 +33,7 @@ async fn the_runner_logs_a_span_per_session_and_no_payloads() {
     h.session.interrupt().await.unwrap();
     h.session.close().await;
     h.drain().await;
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     for needle in [
         "realtime_session",
         "session_id=\"sess_",

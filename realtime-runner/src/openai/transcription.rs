@@ -68,6 +68,67 @@ fn logprobs(l: Option<Vec<(String, f64)>>) -> Vec<TokenLogprob> {
         .collect()
 }
 
+/// The transcription events of a server event: the same events in both dialects, but of each
+/// dialect's own types (`$updated`: the event that confirms the settings).
+macro_rules! decode_events {
+    ($d:ident, $updated:ident, $ev:expr, $out:expr) => {{
+        use $d::ServerEvent as E;
+        let lp = |l: Option<Vec<$d::LogProbProperties>>| {
+            logprobs(l.map(|v| v.into_iter().map(|p| (p.token, p.logprob)).collect()))
+        };
+        match $ev {
+            E::$updated(_) => $out.push_back(TranscriptionEvent::Ready),
+            E::InputAudioBufferSpeechStarted(e) => {
+                $out.push_back(TranscriptionEvent::SpeechStarted {
+                    item_id: e.item_id,
+                    audio_start_ms: super::ms(e.audio_start_ms),
+                })
+            }
+            E::InputAudioBufferSpeechStopped(e) => {
+                $out.push_back(TranscriptionEvent::SpeechStopped {
+                    item_id: e.item_id,
+                    audio_end_ms: super::ms(e.audio_end_ms),
+                })
+            }
+            E::InputAudioBufferCommitted(e) => $out.push_back(TranscriptionEvent::Committed {
+                item_id: e.item_id,
+                previous_item_id: e.previous_item_id,
+            }),
+            E::ConversationItemInputAudioTranscriptionDelta(e) => {
+                $out.push_back(TranscriptionEvent::Delta {
+                    item_id: e.item_id,
+                    delta: e.delta.unwrap_or_default(),
+                    logprobs: lp(e.logprobs),
+                })
+            }
+            E::ConversationItemInputAudioTranscriptionCompleted(e) => {
+                $out.push_back(TranscriptionEvent::Completed {
+                    item_id: e.item_id,
+                    transcript: e.transcript,
+                    logprobs: lp(e.logprobs),
+                })
+            }
+            E::ConversationItemInputAudioTranscriptionFailed(e) => {
+                $out.push_back(TranscriptionEvent::Failed {
+                    item_id: e.item_id,
+                    message: e
+                        .error
+                        .message
+                        .unwrap_or_else(|| "transcription failed".into()),
+                })
+            }
+            E::Error(e) => $out.push_back(server_error(ServerError {
+                kind: e.error.r#type,
+                code: e.error.code,
+                message: e.error.message,
+                param: e.error.param,
+                event_id: e.error.event_id.map(|id| id.into_string()),
+            })),
+            _ => {}
+        }
+    }};
+}
+
 impl TxDialect for Ga {
     fn update(s: &TranscriberSettings) -> String {
         let realtime = serde_json::to_value(super::ga::session(&as_session(s))).unwrap_or_default();
@@ -95,60 +156,7 @@ impl TxDialect for Ga {
     }
 
     fn decode(ev: ga::ServerEvent, out: &mut VecDeque<TranscriptionEvent>) {
-        use ga::ServerEvent as E;
-        let lp = |l: Option<Vec<ga::LogProbProperties>>| {
-            logprobs(l.map(|v| v.into_iter().map(|p| (p.token, p.logprob)).collect()))
-        };
-        match ev {
-            E::SessionUpdated(_) => out.push_back(TranscriptionEvent::Ready),
-            E::InputAudioBufferSpeechStarted(e) => {
-                out.push_back(TranscriptionEvent::SpeechStarted {
-                    item_id: e.item_id,
-                    audio_start_ms: super::ms(e.audio_start_ms),
-                })
-            }
-            E::InputAudioBufferSpeechStopped(e) => {
-                out.push_back(TranscriptionEvent::SpeechStopped {
-                    item_id: e.item_id,
-                    audio_end_ms: super::ms(e.audio_end_ms),
-                })
-            }
-            E::InputAudioBufferCommitted(e) => out.push_back(TranscriptionEvent::Committed {
-                item_id: e.item_id,
-                previous_item_id: e.previous_item_id,
-            }),
-            E::ConversationItemInputAudioTranscriptionDelta(e) => {
-                out.push_back(TranscriptionEvent::Delta {
-                    item_id: e.item_id,
-                    delta: e.delta.unwrap_or_default(),
-                    logprobs: lp(e.logprobs),
-                })
-            }
-            E::ConversationItemInputAudioTranscriptionCompleted(e) => {
-                out.push_back(TranscriptionEvent::Completed {
-                    item_id: e.item_id,
-                    transcript: e.transcript,
-                    logprobs: lp(e.logprobs),
-                })
-            }
-            E::ConversationItemInputAudioTranscriptionFailed(e) => {
-                out.push_back(TranscriptionEvent::Failed {
-                    item_id: e.item_id,
-                    message: e
-                        .error
-                        .message
-                        .unwrap_or_else(|| "transcription failed".into()),
-                })
-            }
-            E::Error(e) => out.push_back(server_error(ServerError {
-                kind: e.error.r#type,
-                code: e.error.code,
-                message: e.error.message,
-                param: e.error.param,
-                event_id: e.error.event_id.map(|id| id.into_string()),
-            })),
-            _ => {}
-        }
+        decode_events!(ga, SessionUpdated, ev, out);
     }
 }
 
@@ -181,60 +189,7 @@ impl TxDialect for Beta {
     }
 
     fn decode(ev: beta::ServerEvent, out: &mut VecDeque<TranscriptionEvent>) {
-        use beta::ServerEvent as E;
-        let lp = |l: Option<Vec<beta::LogProbProperties>>| {
-            logprobs(l.map(|v| v.into_iter().map(|p| (p.token, p.logprob)).collect()))
-        };
-        match ev {
-            E::TranscriptionSessionUpdated(_) => out.push_back(TranscriptionEvent::Ready),
-            E::InputAudioBufferSpeechStarted(e) => {
-                out.push_back(TranscriptionEvent::SpeechStarted {
-                    item_id: e.item_id,
-                    audio_start_ms: super::ms(e.audio_start_ms),
-                })
-            }
-            E::InputAudioBufferSpeechStopped(e) => {
-                out.push_back(TranscriptionEvent::SpeechStopped {
-                    item_id: e.item_id,
-                    audio_end_ms: super::ms(e.audio_end_ms),
-                })
-            }
-            E::InputAudioBufferCommitted(e) => out.push_back(TranscriptionEvent::Committed {
-                item_id: e.item_id,
-                previous_item_id: e.previous_item_id,
-            }),
-            E::ConversationItemInputAudioTranscriptionDelta(e) => {
-                out.push_back(TranscriptionEvent::Delta {
-                    item_id: e.item_id,
-                    delta: e.delta.unwrap_or_default(),
-                    logprobs: lp(e.logprobs),
-                })
-            }
-            E::ConversationItemInputAudioTranscriptionCompleted(e) => {
-                out.push_back(TranscriptionEvent::Completed {
-                    item_id: e.item_id,
-                    transcript: e.transcript,
-                    logprobs: lp(e.logprobs),
-                })
-            }
-            E::ConversationItemInputAudioTranscriptionFailed(e) => {
-                out.push_back(TranscriptionEvent::Failed {
-                    item_id: e.item_id,
-                    message: e
-                        .error
-                        .message
-                        .unwrap_or_else(|| "transcription failed".into()),
-                })
-            }
-            E::Error(e) => out.push_back(server_error(ServerError {
-                kind: e.error.r#type,
-                code: e.error.code,
-                message: e.error.message,
-                param: e.error.param,
-                event_id: e.error.event_id.map(|id| id.into_string()),
-            })),
-            _ => {}
-        }
+        decode_events!(beta, TranscriptionSessionUpdated, ev, out);
     }
 }
 

@@ -21,15 +21,7 @@ impl Connection {
                 // A refused append leaves the buffer as it was.
                 self.input_audio.truncate(before);
                 let msg = "Invalid 'audio'. Expected base64-encoded audio bytes.";
-                self.send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("invalid_value"),
-                    msg,
-                    Some("audio"),
-                    eid,
-                )
-                .await
+                self.invalid_value(sink, msg, "audio", eid).await
             }
         }
     }

@@ -81,30 +81,14 @@ impl Connection {
         let id = match item_json.get("id").and_then(Value::as_str) {
             Some(id) if self.index_of(id).is_some() => {
                 let msg = format!("Item with id '{id}' already exists.");
-                return self
-                    .send_error(
-                        sink,
-                        "invalid_request_error",
-                        Some("invalid_value"),
-                        &msg,
-                        Some("item.id"),
-                        eid,
-                    )
-                    .await;
+                return self.invalid_value(sink, &msg, "item.id", eid).await;
             }
             Some(id) => id.to_owned(),
             None => self.ids.next("item"),
         };
         if let Err(msg) = self.check_approval_response(item_json) {
             return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("invalid_value"),
-                    &msg,
-                    Some("item.approval_request_id"),
-                    eid,
-                )
+                .invalid_value(sink, &msg, "item.approval_request_id", eid)
                 .await;
         }
         let item = Item::from_client_json(id.clone(), item_json);
@@ -115,15 +99,8 @@ impl Connection {
         match self.insert(item, previous.as_deref()) {
             Ok(prev) => self.announce_item(sink, &id, prev).await,
             Err(msg) => {
-                self.send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("invalid_value"),
-                    &msg,
-                    Some("previous_item_id"),
-                    eid,
-                )
-                .await
+                self.invalid_value(sink, &msg, "previous_item_id", eid)
+                    .await
             }
         }
     }
@@ -201,32 +178,14 @@ impl Connection {
             .filter(|_| is_assistant)
         else {
             let msg = "Only assistant messages with audio content can be truncated.";
-            return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("invalid_value"),
-                    msg,
-                    Some("item_id"),
-                    eid,
-                )
-                .await;
+            return self.invalid_value(sink, msg, "item_id", eid).await;
         };
         let per_ms = self.output_encoding().bytes_per_ms();
         let audio_ms = (bytes as f64 / per_ms) as u64;
         if audio_end_ms > audio_ms {
             let msg =
                 format!("Audio content of {audio_ms}ms is already shorter than {audio_end_ms}ms");
-            return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("invalid_value"),
-                    &msg,
-                    Some("audio_end_ms"),
-                    eid,
-                )
-                .await;
+            return self.invalid_value(sink, &msg, "audio_end_ms", eid).await;
         }
         if let ItemKind::Message { content, .. } = &mut self.conversation[i].kind {
             if let Some(Part::Audio {

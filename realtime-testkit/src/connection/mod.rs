@@ -359,14 +359,7 @@ impl Connection {
                 self.supported_types().join(", ")
             );
             return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("invalid_value"),
-                    &msg,
-                    Some("type"),
-                    client_event_id,
-                )
+                .invalid_value(sink, &msg, "type", client_event_id)
                 .await;
         }
         let eid = client_event_id;
@@ -389,7 +382,7 @@ impl Connection {
             "output_audio_buffer.clear" => self.send(sink, json!({"type": "output_audio_buffer.cleared", "response_id": self.active.as_ref().map(|a| a.id.clone())})).await,
             "response.create" | "response.cancel" if self.transcription => {
                 let msg = "Responses are not available in a transcription session.";
-                self.send_error(sink, "invalid_request_error", Some("invalid_value"), msg, Some("type"), eid).await
+                self.invalid_value(sink, msg, "type", eid).await
             }
             "response.create" => self.on_response_create(sink, &raw, eid).await,
             "response.cancel" => self.on_response_cancel(sink, eid).await,
@@ -487,6 +480,25 @@ impl Connection {
             "error": {"type": error_type, "code": code, "message": message, "param": param, "event_id": client_event_id},
         });
         self.send(sink, ev).await
+    }
+
+    /// An `invalid_request_error` with code `invalid_value` about `param`.
+    async fn invalid_value(
+        &mut self,
+        sink: &mut Sink,
+        message: &str,
+        param: &str,
+        client_event_id: Option<String>,
+    ) -> End {
+        self.send_error(
+            sink,
+            "invalid_request_error",
+            Some("invalid_value"),
+            message,
+            Some(param),
+            client_event_id,
+        )
+        .await
     }
 
     /// The service's error for an item id it does not have.

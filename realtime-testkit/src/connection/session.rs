@@ -30,57 +30,21 @@ impl Connection {
         let kind = update.get("type").and_then(Value::as_str);
         if self.ga() && self.transcription && kind.is_some_and(|k| k != "transcription") {
             let msg = "Cannot change the session type of a transcription session to 'realtime'.";
-            return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("invalid_value"),
-                    msg,
-                    Some("session.type"),
-                    eid,
-                )
-                .await;
+            return self.invalid_value(sink, msg, "session.type", eid).await;
         }
         if !self.ga() && self.transcription {
             let msg = "A transcription session is configured with 'transcription_session.update'.";
-            return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("invalid_value"),
-                    msg,
-                    Some("type"),
-                    eid,
-                )
-                .await;
+            return self.invalid_value(sink, msg, "type", eid).await;
         }
         if self.ga() && !self.transcription && kind == Some("transcription") {
             let msg = "Cannot change the session type of a realtime session to 'transcription'.";
-            return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("invalid_value"),
-                    msg,
-                    Some("session.type"),
-                    eid,
-                )
-                .await;
+            return self.invalid_value(sink, msg, "session.type", eid).await;
         }
         if let Some(t) = update.get("tracing") {
             let old = self.session.get("tracing").unwrap_or(&Value::Null);
             if !t.is_null() && !old.is_null() && t != old {
                 let msg = "Tracing configuration cannot be modified once it has been set.";
-                return self
-                    .send_error(
-                        sink,
-                        "invalid_request_error",
-                        Some("invalid_value"),
-                        msg,
-                        Some("session.tracing"),
-                        eid,
-                    )
-                    .await;
+                return self.invalid_value(sink, msg, "session.tracing", eid).await;
             }
         }
         let new_voice = if self.ga() {
@@ -134,16 +98,7 @@ impl Connection {
     ) -> End {
         if !self.transcription {
             let msg = "'transcription_session.update' is only valid in a transcription session (connect with ?intent=transcription).";
-            return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("invalid_value"),
-                    msg,
-                    Some("type"),
-                    eid,
-                )
-                .await;
+            return self.invalid_value(sink, msg, "type", eid).await;
         }
         let Some(update) = raw.get("session").filter(|s| s.is_object()) else {
             return self

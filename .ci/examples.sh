@@ -46,20 +46,26 @@ run realtime-runner text_chat 300
 run realtime-runner tools_and_handoffs 300
 run realtime-runner testing_your_agent 300
 run realtime-runner azure 300
-run realtime-runner load_bench 300 --sessions 4 --turns 2 --deltas 10
-# The harness client, against the fake server binary in both dialects.
+# The benchmark tools (not examples: `realtime-bench`).
+status=0
+timeout 300 cargo run -q -p realtime-bench --bin load_bench -- --sessions 4 --turns 2 --deltas 10 \
+  </dev/null >"$out/load_bench.log" 2>&1 || status=$?
+check load_bench "$status" "$out/load_bench.log"
+# The harness client, against the fake server binary in both dialects and both runtimes.
 cargo build -q -p realtime-testkit --bin fake-realtime-server
-cargo build -q -p realtime-runner --example bench_client
+cargo build -q -p realtime-bench --bin bench_client
 target/debug/fake-realtime-server --port 0 >"$out/fake.log" 2>&1 &
 fake=$!
 for _ in $(seq 1 100); do grep -q 'listening on ws://' "$out/fake.log" && break; sleep 0.1; done
 url=$(grep -o 'ws://[^ ]*' "$out/fake.log" | head -1)
 for protocol in ga beta; do
-  status=0
-  timeout 120 target/debug/examples/bench_client --url "$url" --sessions 4 --turns 2 \
-    --scenario stream --protocol "$protocol" >"$out/bench_client.log" 2>&1 || status=$?
-  grep -q '"failed_sessions":0' "$out/bench_client.log" || status=1
-  check "bench_client ($protocol)" "$status" "$out/bench_client.log"
+  for runtime in current multi; do
+    status=0
+    timeout 120 target/debug/bench_client --url "$url" --sessions 4 --turns 2 \
+      --scenario stream --protocol "$protocol" --runtime "$runtime" >"$out/bench_client.log" 2>&1 || status=$?
+    grep -q '"failed_sessions":0' "$out/bench_client.log" || status=1
+    check "bench_client ($protocol, $runtime)" "$status" "$out/bench_client.log"
+  done
 done
 kill "$fake" 2>/dev/null || true
 wait "$fake" 2>/dev/null || true

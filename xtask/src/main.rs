@@ -98,9 +98,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// `cargo xtask bench`: builds and runs the in-process load benchmark (an example of
-/// `realtime-runner`, since xtask depends on none of our crates) with the given arguments, or
-/// with a default matrix when none are given.
+/// `cargo xtask bench`: builds and runs the in-process load benchmark (`realtime-bench`'s
+/// `load_bench`; xtask depends on none of our crates) with the given arguments, or with a
+/// default matrix when none are given.
 fn run_bench(root: &Path, args: &[String]) -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let build = std::process::Command::new(&cargo)
@@ -109,8 +109,8 @@ fn run_bench(root: &Path, args: &[String]) -> ExitCode {
             "build",
             "--release",
             "-p",
-            "realtime-runner",
-            "--example",
+            "realtime-bench",
+            "--bin",
             "load_bench",
         ])
         .status();
@@ -121,7 +121,7 @@ fn run_bench(root: &Path, args: &[String]) -> ExitCode {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("target"));
-    let exe = target.join("release/examples/load_bench");
+    let exe = target.join("release/load_bench");
     let matrix: Vec<Vec<String>> = if args.is_empty() {
         [
             "--scenario stream --sessions 1 --turns 20 --deltas 500",

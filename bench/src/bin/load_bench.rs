@@ -4,7 +4,7 @@
 //! (`/proc/self/task/<tid>/schedstat`), so the figures are the client's alone.
 //!
 //! ```sh
-//! cargo run --release -p realtime-runner --example load_bench -- --sessions 200 --turns 5 --deltas 50
+//! cargo run --release -p realtime-bench --bin load_bench -- --sessions 200 --turns 5 --deltas 50
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 

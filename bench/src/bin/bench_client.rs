@@ -2,15 +2,17 @@
 //! public `RealtimeSession` API, T turns each, one scenario.
 //!
 //! ```sh
-//! cargo build --release -p realtime-runner --example bench_client
-//! target/release/examples/bench_client --url ws://127.0.0.1:PORT/v1/realtime?model=m \
+//! cargo build --release -p realtime-bench --bin bench_client
+//! target/release/bench_client --url ws://127.0.0.1:PORT/v1/realtime?model=m \
 //!     --sessions 10 --turns 20 --scenario stream|tool|interrupt [--protocol beta|ga] \
-//!     [--record FILE [--record-digest]]
+//!     [--runtime current|multi] [--record FILE [--record-digest]]
 //! ```
 //!
 //! Prints `BENCH READY` once every session is connected and configured, then
 //! `BENCH DONE {json}`. Beta by default (the harness's reference protocol); `--protocol ga`
-//! or `PROTOCOL=ga` for GA.
+//! or `PROTOCOL=ga` for GA. One thread by default (`--runtime current`, as the harness pins
+//! the client to one CPU); `--runtime multi` (or `RUNTIME=multi`) runs the sessions on
+//! tokio's multi-thread runtime, as servers usually do.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use realtime_agent::{FunctionTool, RealtimeAgent, ToolContext};
@@ -42,6 +44,8 @@ struct Args {
     /// Record every frame to this file (to measure what recording costs).
     record: Option<String>,
     record_digest: bool,
+    /// tokio's multi-thread runtime instead of one thread.
+    multi_thread: bool,
 }
 
 fn parse() -> Result<Args, BoxError> {
@@ -57,6 +61,7 @@ fn parse() -> Result<Args, BoxError> {
         turn_timeout: Duration::from_secs(600),
         record: None,
         record_digest: false,
+        multi_thread: std::env::var("RUNTIME").as_deref() == Ok("multi"),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -83,6 +88,13 @@ fn parse() -> Result<Args, BoxError> {
             "--turn-timeout-s" => a.turn_timeout = Duration::from_secs_f64(v()?.parse()?),
             "--record" => a.record = Some(v()?),
             "--record-digest" => a.record_digest = true,
+            "--runtime" => {
+                a.multi_thread = match v()?.as_str() {
+                    "multi" => true,
+                    "current" => false,
+                    r => return Err(format!("unknown runtime {r} (current or multi)").into()),
+                }
+            }
             "--timeout-s" => {
                 v()?;
             }
@@ -114,10 +126,16 @@ struct Counts {
 
 fn main() -> Result<(), BoxError> {
     let args = parse()?;
-    // One thread: the harness pins the client to one CPU.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    // One thread by default: the harness pins the client to one CPU.
+    let rt = if args.multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    };
     rt.block_on(run(args))
 }
 

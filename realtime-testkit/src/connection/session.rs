@@ -16,16 +16,7 @@ impl Connection {
         eid: Option<String>,
     ) -> End {
         let Some(update) = raw.get("session").and_then(Value::as_object) else {
-            return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("missing_required_parameter"),
-                    "Missing required parameter: 'session'.",
-                    Some("session"),
-                    eid,
-                )
-                .await;
+            return self.missing_session(sink, eid).await;
         };
         let kind = update.get("type").and_then(Value::as_str);
         if self.ga() && self.transcription && kind.is_some_and(|k| k != "transcription") {
@@ -101,16 +92,7 @@ impl Connection {
             return self.invalid_value(sink, msg, "type", eid).await;
         }
         let Some(update) = raw.get("session").filter(|s| s.is_object()) else {
-            return self
-                .send_error(
-                    sink,
-                    "invalid_request_error",
-                    Some("missing_required_parameter"),
-                    "Missing required parameter: 'session'.",
-                    Some("session"),
-                    eid,
-                )
-                .await;
+            return self.missing_session(sink, eid).await;
         };
         merge(&mut self.session, update, false);
         self.sync_session();
@@ -118,6 +100,18 @@ impl Connection {
         self.vad.set_encoding(encoding);
         let ev = json!({"type": "transcription_session.updated", "session": self.session.clone()});
         self.send(sink, ev).await
+    }
+
+    async fn missing_session(&mut self, sink: &mut Sink, eid: Option<String>) -> End {
+        self.send_error(
+            sink,
+            "invalid_request_error",
+            Some("missing_required_parameter"),
+            "Missing required parameter: 'session'.",
+            Some("session"),
+            eid,
+        )
+        .await
     }
 
     /// Whether the session asked for the transcript's log probabilities.

@@ -33,11 +33,9 @@ pub const DEFAULT_READ_BUFFER: usize = 16 << 10;
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// How long to wait for an answer to a ping, unless set.
 pub const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(10);
-/// Events that may wait to be written, unless set. When the queue is full, `send` waits.
+/// Events that may wait to be written when the socket cannot take them at once, unless set.
+/// When the queue is full, `send` waits.
 pub const DEFAULT_SEND_QUEUE: usize = 256;
-/// Frames read ahead of the consumer, unless set. When the queue is full the connection stops
-/// reading, and TCP pushes back on the server.
-pub const DEFAULT_RECEIVE_QUEUE: usize = 256;
 
 /// Which TLS implementation `wss://` uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -127,7 +125,6 @@ pub struct ConnectionBuilder<P> {
     pub(crate) ping_interval: Option<Duration>,
     pub(crate) pong_timeout: Duration,
     pub(crate) send_queue: usize,
-    pub(crate) receive_queue: usize,
     pub(crate) tls: TlsBackend,
     pub(crate) root_certificates: Vec<Vec<u8>>,
     pub(crate) proxy: Proxy,
@@ -154,7 +151,6 @@ impl<P> Clone for ConnectionBuilder<P> {
             ping_interval: self.ping_interval,
             pong_timeout: self.pong_timeout,
             send_queue: self.send_queue,
-            receive_queue: self.receive_queue,
             tls: self.tls,
             root_certificates: self.root_certificates.clone(),
             proxy: self.proxy.clone(),
@@ -207,7 +203,6 @@ impl<P: Protocol> Default for ConnectionBuilder<P> {
             ping_interval: Some(DEFAULT_PING_INTERVAL),
             pong_timeout: DEFAULT_PONG_TIMEOUT,
             send_queue: DEFAULT_SEND_QUEUE,
-            receive_queue: DEFAULT_RECEIVE_QUEUE,
             tls: TlsBackend::default(),
             root_certificates: Vec::new(),
             proxy: Proxy::default(),
@@ -350,12 +345,6 @@ impl<P: Protocol> ConnectionBuilder<P> {
     /// Capacity of the send queue. Default [`DEFAULT_SEND_QUEUE`].
     pub fn send_queue(mut self, capacity: usize) -> Self {
         self.send_queue = capacity.max(1);
-        self
-    }
-
-    /// Capacity of the receive queue. Default [`DEFAULT_RECEIVE_QUEUE`].
-    pub fn receive_queue(mut self, capacity: usize) -> Self {
-        self.receive_queue = capacity.max(1);
         self
     }
 

@@ -1,55 +1,34 @@
-//! The open connection: a cloneable [`EventSender`], an [`EventReceiver`] stream, and the I/O
-//! task between them and the socket.
+//! The open connection: a cloneable [`EventSender`] and an [`EventReceiver`] stream over one
+//! shared socket (`io.rs`).
 
 use crate::auth::AuthHeader;
 use crate::config::ConnectionBuilder;
 use crate::error::{Result, TransportError};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, Stream, StreamExt};
+use crate::io::{ByteStream, Core, Limits, Write};
+use futures_util::Stream;
 use realtime_protocol::Protocol;
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::Connector;
 use tracing::Instrument;
-
-type Ws<S> = WebSocketStream<MaybeTlsStream<S>>;
-
-/// What the I/O task is asked to write.
-enum Outbound {
-    Text(String),
-    Close {
-        code: u16,
-        reason: String,
-        done: oneshot::Sender<()>,
-    },
-}
-
-/// What the I/O task hands the receiver.
-enum Inbound {
-    Text(Utf8Bytes),
-    Binary(usize),
-    Error(TransportError),
-}
 
 /// An open Realtime connection in dialect `P` ([`realtime_protocol::Ga`] or
 /// [`realtime_protocol::Beta`]).
 ///
 /// [`split`](Self::split) it into a cloneable [`EventSender`] and an [`EventReceiver`] stream.
-/// One task per connection does the socket I/O and keep-alive; it ends when the connection
-/// closes or the receiver is dropped.
+/// There is no I/O task between the socket and you: frames are read and decoded on the task
+/// that polls the receiver, and events are written on the task that sends them. A small task
+/// per connection finishes writes the socket could not take at once, pings, and closes; it
+/// ends when the connection closes or the receiver is dropped.
 pub struct RealtimeConnection<P: Protocol> {
     sender: EventSender<P>,
     receiver: EventReceiver<P>,
@@ -79,7 +58,7 @@ impl<P: Protocol> RealtimeConnection<P> {
         self.sender.clone()
     }
 
-    /// Closes the connection (code 1000) and waits for the I/O task to finish.
+    /// Closes the connection (code 1000) and waits for the close handshake to finish.
     ///
     /// # Errors
     /// Never fails when the connection is already closed; see [`EventSender::close`].
@@ -93,18 +72,20 @@ impl<P: Protocol> RealtimeConnection<P> {
 
 /// Sends client events. Cheap to clone; usable from many tasks.
 ///
-/// Events are encoded on the caller's task, then queued for the I/O task (capacity set by
-/// `send_queue`). When the queue is full, [`send`](Self::send) waits: that is the
-/// backpressure. [`try_send`](Self::try_send) fails instead and hands the event back.
+/// Events are encoded and written on the caller's task. When the socket cannot take a frame at
+/// once, it waits in a bounded queue (capacity set by `send_queue`) that the connection's
+/// driver task writes out as the socket drains. When that queue is full,
+/// [`send`](Self::send) waits: that is the backpressure. [`try_send`](Self::try_send) fails
+/// instead and hands the event back. Frames go out in the order they were accepted.
 pub struct EventSender<P> {
-    tx: mpsc::Sender<Outbound>,
+    core: Arc<Core>,
     _protocol: PhantomData<fn(P)>,
 }
 
 impl<P> Clone for EventSender<P> {
     fn clone(&self) -> Self {
         Self {
-            tx: self.tx.clone(),
+            core: Arc::clone(&self.core),
             _protocol: PhantomData,
         }
     }
@@ -114,8 +95,16 @@ impl<P: Protocol> fmt::Debug for EventSender<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventSender")
             .field("dialect", &P::DIALECT)
-            .field("closed", &self.tx.is_closed())
+            .field("closed", &self.core.is_closed())
             .finish()
+    }
+}
+
+/// The text of a frame handed back.
+fn unsent(m: Message) -> String {
+    match m {
+        Message::Text(t) => t.as_str().to_owned(),
+        _ => String::new(),
     }
 }
 
@@ -143,16 +132,20 @@ impl<P: Protocol> EventSender<P> {
     /// # Errors
     /// [`TransportError::SendOnClosed`], handing the text back.
     pub async fn send_raw(&self, text: String) -> Result<()> {
-        tracing::trace!(bytes = text.len(), "queue client event");
-        self.tx
-            .send(Outbound::Text(text))
-            .await
-            .map_err(|e| match e.0 {
-                Outbound::Text(unsent) => TransportError::SendOnClosed { unsent },
-                Outbound::Close { .. } => TransportError::SendOnClosed {
-                    unsent: String::new(),
-                },
-            })
+        tracing::trace!(bytes = text.len(), "send");
+        let mut frame = Message::text(text);
+        loop {
+            // Registered before the attempt, so room made meanwhile is not missed.
+            let room = self.core.room();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.core.write(frame) {
+                Write::Accepted => return Ok(()),
+                Write::Closed(m) => return Err(TransportError::SendOnClosed { unsent: unsent(m) }),
+                Write::Full(m) => frame = m,
+            }
+            room.await;
+        }
     }
 
     /// Sends without waiting.
@@ -162,17 +155,11 @@ impl<P: Protocol> EventSender<P> {
     /// JSON.
     pub fn try_send(&self, event: &P::ClientEvent) -> Result<()> {
         let text = P::encode_client(event)?;
-        self.tx.try_send(Outbound::Text(text)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(Outbound::Text(unsent)) => {
-                TransportError::SendQueueFull { unsent }
-            }
-            mpsc::error::TrySendError::Closed(Outbound::Text(unsent)) => {
-                TransportError::SendOnClosed { unsent }
-            }
-            _ => TransportError::SendOnClosed {
-                unsent: String::new(),
-            },
-        })
+        match self.core.write(Message::text(text)) {
+            Write::Accepted => Ok(()),
+            Write::Full(m) => Err(TransportError::SendQueueFull { unsent: unsent(m) }),
+            Write::Closed(m) => Err(TransportError::SendOnClosed { unsent: unsent(m) }),
+        }
     }
 
     /// Closes the connection with code 1000 after the events already queued, and waits for the
@@ -189,26 +176,15 @@ impl<P: Protocol> EventSender<P> {
     /// # Errors
     /// None in practice.
     pub async fn close_with(&self, code: u16, reason: &str) -> Result<()> {
-        let (done, wait) = oneshot::channel();
-        if self
-            .tx
-            .send(Outbound::Close {
-                code,
-                reason: reason.to_owned(),
-                done,
-            })
-            .await
-            .is_err()
-        {
-            return Ok(());
+        if let Some(done) = self.core.close(code, reason) {
+            let _ = done.await;
         }
-        let _ = wait.await;
         Ok(())
     }
 
-    /// Whether the connection has ended.
+    /// Whether the connection has ended (or is closing).
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.core.is_closed()
     }
 }
 
@@ -217,9 +193,12 @@ impl<P: Protocol> EventSender<P> {
 /// Yields `Ok(event)` for each frame, `Err(Decode)` for a frame that is not a valid event
 /// (the stream goes on), and a final fatal `Err` when the connection dies abnormally; a normal
 /// close (code 1000) just ends the stream. Dropping the receiver closes the connection.
+///
+/// Frames are read from the socket when the stream is polled, on the polling task: while
+/// nobody polls, nothing is read and TCP holds the server back.
 pub struct EventReceiver<P> {
-    rx: mpsc::Receiver<Inbound>,
-    task: Option<JoinHandle<()>>,
+    core: Arc<Core>,
+    driver: Option<JoinHandle<()>>,
     _protocol: PhantomData<fn() -> P>,
 }
 
@@ -233,31 +212,30 @@ impl<P: Protocol> fmt::Debug for EventReceiver<P> {
 
 impl<P> Drop for EventReceiver<P> {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
+        if let Some(driver) = self.driver.take() {
+            self.core.abandon();
+            driver.abort();
         }
     }
 }
 
 impl<P: Protocol> EventReceiver<P> {
-    /// Waits until the I/O task has ended (after a close or a failure).
+    /// Closes the connection politely (code 1000) if it is still open, and waits until it
+    /// has ended.
     pub async fn finished(mut self) {
-        self.rx.close();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        let done = self.core.close(1000, "client closed");
+        if let Some(done) = done {
+            let _ = done.await;
+        }
+        if let Some(driver) = self.driver.take() {
+            let _ = driver.await;
         }
     }
 
     /// Polls for the next frame's raw text without decoding it: the poll form of
     /// [`next_raw`](Self::next_raw), for stream adapters that decode themselves.
     pub fn poll_next_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Utf8Bytes>>> {
-        self.rx.poll_recv(cx).map(|item| {
-            item.map(|inbound| match inbound {
-                Inbound::Text(t) => Ok(t),
-                Inbound::Binary(len) => Err(TransportError::BinaryFrame { len }),
-                Inbound::Error(e) => Err(e),
-            })
-        })
+        self.core.poll_read(cx)
     }
 
     /// The next frame's raw text without decoding it (`None` when the stream has ended).
@@ -266,23 +244,17 @@ impl<P: Protocol> EventReceiver<P> {
     /// # Cancel safety
     /// Cancel safe: no frame is lost if the future is dropped.
     pub async fn next_raw(&mut self) -> Option<Result<Utf8Bytes>> {
-        match self.rx.recv().await? {
-            Inbound::Text(t) => Some(Ok(t)),
-            Inbound::Binary(len) => Some(Err(TransportError::BinaryFrame { len })),
-            Inbound::Error(e) => Some(Err(e)),
-        }
+        std::future::poll_fn(|cx| self.core.poll_read(cx)).await
     }
 }
 
 impl<P: Protocol> Stream for EventReceiver<P> {
     type Item = Result<P::ServerEvent>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx).map(|item| {
-            item.map(|inbound| match inbound {
-                Inbound::Text(t) => P::decode_server(t.as_str()).map_err(TransportError::Decode),
-                Inbound::Binary(len) => Err(TransportError::BinaryFrame { len }),
-                Inbound::Error(e) => Err(e),
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.core.poll_read(cx).map(|item| {
+            item.map(|frame| {
+                frame.and_then(|t| P::decode_server(t.as_str()).map_err(TransportError::Decode))
             })
         })
     }
@@ -441,6 +413,8 @@ where
     } else {
         Connector::Plain
     };
+    // One socket type whatever the stream, so the receiver is not generic over it.
+    let stream: Box<dyn ByteStream> = Box::new(stream);
     let handshake = tokio_tungstenite::client_async_tls_with_config(
         request,
         stream,
@@ -456,25 +430,29 @@ where
         .map_err(|e| handshake_error(e, host))?;
     tracing::debug!("connected");
 
-    let (out_tx, out_rx) = mpsc::channel(b.send_queue);
-    let (in_tx, in_rx) = mpsc::channel(b.receive_queue);
-    let io = IoTask {
-        out_rx,
-        in_tx,
-        ping_interval: b.ping_interval,
-        pong_timeout: b.pong_timeout,
-        close_timeout: b.close_timeout,
-        max_message_size: b.max_message_size,
-    };
-    let task = tokio::spawn(io.run(ws).instrument(tracing::Span::current()));
+    let core = Core::new(
+        ws,
+        Limits {
+            send_queue: b.send_queue,
+            ping_interval: b.ping_interval,
+            pong_timeout: b.pong_timeout,
+            close_timeout: b.close_timeout,
+            max_message_size: b.max_message_size,
+        },
+    );
+    let driver = tokio::spawn(
+        Arc::clone(&core)
+            .drive()
+            .instrument(tracing::Span::current()),
+    );
     Ok(RealtimeConnection {
         sender: EventSender {
-            tx: out_tx,
+            core: Arc::clone(&core),
             _protocol: PhantomData,
         },
         receiver: EventReceiver {
-            rx: in_rx,
-            task: Some(task),
+            core,
+            driver: Some(driver),
             _protocol: PhantomData,
         },
     })
@@ -514,196 +492,6 @@ fn handshake_error(e: tungstenite::Error, host: &str) -> TransportError {
         | tungstenite::Error::ConnectionClosed
         | tungstenite::Error::AlreadyClosed) => TransportError::ConnectionLost(e),
         e => TransportError::Protocol(e),
-    }
-}
-
-struct IoTask {
-    out_rx: mpsc::Receiver<Outbound>,
-    in_tx: mpsc::Sender<Inbound>,
-    ping_interval: Option<Duration>,
-    pong_timeout: Duration,
-    close_timeout: Duration,
-    max_message_size: usize,
-}
-
-/// How the I/O loop ended.
-enum Exit {
-    /// Tell the receiver, then stop.
-    Fail(TransportError),
-    /// Normal close or the receiver went away: stop.
-    Done,
-}
-
-impl IoTask {
-    async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut self, ws: Ws<S>) {
-        let (mut sink, mut stream) = ws.split();
-        let exit = self.pump(&mut sink, &mut stream).await;
-        if let Exit::Fail(e) = exit {
-            tracing::debug!(error = %e, "connection failed");
-            // The receiver may be gone; then there is nobody to tell.
-            let _ = self.in_tx.send(Inbound::Error(e)).await;
-        } else {
-            tracing::debug!("connection closed");
-        }
-        // Anyone still waiting on a close gets their answer as the channel drops.
-        self.out_rx.close();
-        while let Ok(o) = self.out_rx.try_recv() {
-            if let Outbound::Close { done, .. } = o {
-                let _ = done.send(());
-            }
-        }
-    }
-
-    async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        sink: &mut SplitSink<Ws<S>, Message>,
-        stream: &mut SplitStream<Ws<S>>,
-    ) -> Exit {
-        let mut permit: Option<mpsc::OwnedPermit<Inbound>> = None;
-        let mut next_ping = self.ping_interval.map(|i| Instant::now() + i);
-        let mut pong_deadline: Option<Instant> = None;
-        let mut senders_gone = false;
-        loop {
-            let deadline = match (next_ping, pong_deadline) {
-                (_, Some(d)) => Some(d),
-                (Some(p), None) => Some(p),
-                (None, None) => None,
-            };
-            tokio::select! {
-                biased;
-                out = self.out_rx.recv(), if !senders_gone => match out {
-                    Some(Outbound::Text(text)) => {
-                        tracing::trace!(bytes = text.len(), "send");
-                        if let Err(e) = sink.send(Message::text(text)).await {
-                            return Exit::Fail(socket_error(e, self.max_message_size));
-                        }
-                    }
-                    Some(Outbound::Close { code, reason, done }) => {
-                        let r = self.close(sink, stream, code, reason).await;
-                        let _ = done.send(());
-                        return r;
-                    }
-                    None => senders_gone = true,
-                },
-                p = self.in_tx.clone().reserve_owned(), if permit.is_none() => match p {
-                    Ok(p) => permit = Some(p),
-                    // The receiver is gone: nobody wants the events. Close politely.
-                    Err(_) => return self.close(sink, stream, 1000, "client closed".into()).await,
-                },
-                frame = stream.next(), if permit.is_some() => {
-                    // Any frame proves the peer is alive.
-                    pong_deadline = None;
-                    let Some(p) = permit.take() else { continue };
-                    match frame {
-                        Some(Ok(Message::Text(t))) => {
-                            tracing::trace!(bytes = t.len(), "receive");
-                            p.send(Inbound::Text(t));
-                        }
-                        Some(Ok(Message::Binary(b))) => {
-                            p.send(Inbound::Binary(b.len()));
-                        }
-                        Some(Ok(Message::Close(frame))) => {
-                            drop(p);
-                            return match frame {
-                                None => Exit::Done,
-                                Some(f) if matches!(u16::from(f.code), 1000) => Exit::Done,
-                                Some(f) => Exit::Fail(TransportError::Closed { code: u16::from(f.code), reason: f.reason.to_string() }),
-                            };
-                        }
-                        Some(Ok(_)) => permit = Some(p),
-                        Some(Err(e)) => {
-                            drop(p);
-                            return Exit::Fail(socket_error(e, self.max_message_size));
-                        }
-                        None => {
-                            drop(p);
-                            return Exit::Fail(TransportError::ConnectionLost(tungstenite::Error::ConnectionClosed));
-                        }
-                    }
-                },
-                _ = sleep_until_opt(deadline), if deadline.is_some() => {
-                    let now = Instant::now();
-                    if permit.is_none() {
-                        // The receive queue is full: the application is not reading, so neither
-                        // are we, and the server's pong waits behind the frames it already sent.
-                        // Keep-alive pauses while the app stalls (TCP holds the server back,
-                        // memory stays bounded) and the server gets a full window once reading
-                        // resumes: a stalled app is not a dead server.
-                        pong_deadline = pong_deadline.map(|_| now + self.pong_timeout);
-                        next_ping = self.ping_interval.map(|i| now + i);
-                        continue;
-                    }
-                    if pong_deadline.is_some_and(|d| now >= d) {
-                        return Exit::Fail(TransportError::KeepAliveTimeout { after: self.pong_timeout });
-                    }
-                    if next_ping.is_some_and(|p| now >= p) {
-                        tracing::trace!("ping");
-                        if let Err(e) = sink.send(Message::Ping(Vec::from(*b"realtime-rs").into())).await {
-                            return Exit::Fail(socket_error(e, self.max_message_size));
-                        }
-                        pong_deadline = Some(now + self.pong_timeout);
-                        next_ping = self.ping_interval.map(|i| now + i);
-                    }
-                },
-            }
-        }
-    }
-
-    /// Sends a close frame and waits (bounded) for the peer's.
-    async fn close<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        sink: &mut SplitSink<Ws<S>, Message>,
-        stream: &mut SplitStream<Ws<S>>,
-        code: u16,
-        reason: String,
-    ) -> Exit {
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.into(),
-        };
-        let handshake = async {
-            if sink.send(Message::Close(Some(frame))).await.is_err() {
-                return;
-            }
-            while let Some(Ok(m)) = stream.next().await {
-                if m.is_close() {
-                    break;
-                }
-            }
-        };
-        if tokio::time::timeout(self.close_timeout, handshake)
-            .await
-            .is_err()
-        {
-            tracing::debug!(after = ?self.close_timeout, "close handshake timed out");
-        }
-        Exit::Done
-    }
-}
-
-fn socket_error(e: tungstenite::Error, max: usize) -> TransportError {
-    match e {
-        tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-            TransportError::FrameTooLarge {
-                size,
-                max: max_size,
-            }
-        }
-        tungstenite::Error::Capacity(_) => TransportError::FrameTooLarge { size: 0, max },
-        e @ (tungstenite::Error::Io(_)
-        | tungstenite::Error::ConnectionClosed
-        | tungstenite::Error::AlreadyClosed
-        | tungstenite::Error::Protocol(
-            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-        )) => TransportError::ConnectionLost(e),
-        e => TransportError::Protocol(e),
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -7,8 +7,9 @@
 //! - [`RealtimeConnection::builder`] opens a connection in dialect `P`
 //!   ([`realtime_protocol::Ga`] by default in the SDK, or [`realtime_protocol::Beta`], which
 //!   sends `OpenAI-Beta: realtime=v1`).
-//! - [`EventSender`] (cloneable) sends `ClientEvent`s through a bounded queue;
-//!   [`EventReceiver`] is a `Stream` of `Result<ServerEvent, TransportError>`.
+//! - [`EventSender`] (cloneable) writes `ClientEvent`s on the caller's task (a bounded queue
+//!   holds what the socket cannot take at once); [`EventReceiver`] is a `Stream` of
+//!   `Result<ServerEvent, TransportError>`, read and decoded on the task that polls it.
 //! - A frame that is not a valid event is an `Err(Decode)` item and the stream goes on; a
 //!   normal close ends the stream; an abnormal one yields a final error with its code.
 //! - TLS is rustls with the `ring` provider, chosen explicitly, and the webpki roots;
@@ -43,6 +44,7 @@ mod auth;
 mod config;
 mod connection;
 mod error;
+mod io;
 mod proxy;
 mod rest;
 mod tls;
@@ -53,7 +55,7 @@ pub use config::{
     AZURE_ENDPOINT_VAR, AZURE_KEY_VAR, DEFAULT_BETA_MODEL, DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_ENDPOINT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MODEL, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
-    DEFAULT_READ_BUFFER, DEFAULT_RECEIVE_QUEUE, DEFAULT_SEND_QUEUE,
+    DEFAULT_READ_BUFFER, DEFAULT_SEND_QUEUE,
 };
 pub use connection::{EventReceiver, EventSender, RealtimeConnection};
 pub use error::{Result, TransportError};

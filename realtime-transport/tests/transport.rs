@@ -728,3 +728,125 @@ async fn raw(
         .await
         .expect("timed out")
 }
+
+/// When the socket cannot take more (the peer stops reading), events wait in the bounded send
+/// queue and the connection's driver writes them out as the socket drains: `try_send` says the
+/// queue is full and hands the event back, `send` waits, nothing is lost or reordered, and a
+/// close goes out after everything queued. Reading goes on meanwhile.
+#[tokio::test]
+async fn a_peer_that_stops_reading_fills_the_queue_and_gets_everything_in_order() {
+    use tokio_tungstenite::tungstenite::Message;
+    const QUEUE: usize = 4;
+    let (client, far) = tokio::io::duplex(4 << 10);
+    let (go, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let mut ws = tokio_tungstenite::accept_async(far).await.unwrap();
+        futures_util::SinkExt::send(
+            &mut ws,
+            Message::text(r#"{"type":"input_audio_buffer.cleared","event_id":"e1"}"#),
+        )
+        .await
+        .unwrap();
+        // Not a byte is read until the client has filled its queue.
+        go_rx.await.unwrap();
+        let mut texts = Vec::new();
+        while let Some(Ok(m)) = tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+            match m {
+                Message::Text(t) => texts.push(t.to_string()),
+                Message::Close(f) => return (texts, f.map(|f| u16::from(f.code))),
+                _ => {}
+            }
+        }
+        (texts, None)
+    });
+    let (tx, mut rx) = RealtimeConnection::<Ga>::builder()
+        .endpoint("ws://in-memory.invalid/v1/realtime")
+        .api_key(KEY)
+        .send_queue(QUEUE)
+        .connect_over(client)
+        .await
+        .unwrap()
+        .split();
+    // 2 KiB of audio per event: the 4 KiB pipe fills after a few.
+    let event = |i: usize| ga::ClientEvent::input_audio_append(&[(i % 251) as u8; 1536]);
+    let mut accepted = 0;
+    let full = loop {
+        match tx.try_send(&event(accepted)) {
+            Ok(()) => accepted += 1,
+            Err(TransportError::SendQueueFull { unsent }) => break unsent,
+            Err(e) => panic!("{e:?}"),
+        }
+        assert!(accepted < 100, "the queue never filled");
+    };
+    assert!(full.contains("input_audio_buffer.append"), "{full}");
+    assert!(!tx.is_closed());
+    // `send` waits for room: it is still waiting a while later.
+    let last = event(accepted);
+    let waiting = tx.send(&last);
+    tokio::pin!(waiting);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), waiting.as_mut())
+            .await
+            .is_err(),
+        "send did not wait for room"
+    );
+    // The receiver still reads while the sender waits.
+    let first = next(&mut rx).await.unwrap().unwrap();
+    assert_eq!(first.event_type(), "input_audio_buffer.cleared");
+    go.send(()).unwrap();
+    tokio::time::timeout(WAIT, waiting).await.unwrap().unwrap();
+    accepted += 1;
+    for i in accepted..accepted + 20 {
+        tx.send(&event(i)).await.unwrap();
+    }
+    accepted += 20;
+    tx.close().await.unwrap();
+    let (texts, code) = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    assert_eq!(code, Some(1000), "the close came after the queued events");
+    assert_eq!(texts.len(), accepted, "every accepted event arrived once");
+    for (i, text) in texts.iter().enumerate() {
+        let expected = ga::ClientEvent::input_audio_append(&[(i % 251) as u8; 1536]);
+        let expected = Ga::encode_client(&expected).unwrap();
+        assert_eq!(text, &expected, "event {i} out of order");
+    }
+    assert!(
+        next(&mut rx).await.is_none(),
+        "the stream ends after the close"
+    );
+}
+
+/// On the multi-thread runtime, many tasks send while another reads the same connection: the
+/// socket's lock keeps frames whole and in each sender's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn senders_and_the_reader_on_different_threads() {
+    let (server, tx, mut rx, conn) = open::<Ga>(FakeServerConfig::default()).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..4u8 {
+        let tx = tx.clone();
+        tasks.spawn(async move {
+            for _ in 0..100 {
+                tx.send(&ga::ClientEvent::input_audio_append(&[t; 480]))
+                    .await
+                    .unwrap();
+            }
+            tx.send(&ga::ClientEvent::input_audio_clear())
+                .await
+                .unwrap();
+        });
+    }
+    let mut cleared = 0;
+    while cleared < 4 {
+        if let ga::ServerEvent::InputAudioBufferCleared(_) = next(&mut rx).await.unwrap().unwrap() {
+            cleared += 1;
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    let types = conn.received_types();
+    let appends = types
+        .iter()
+        .filter(|t| *t == "input_audio_buffer.append")
+        .count();
+    assert_eq!(appends, 400, "{types:?}");
+    assert!(conn.received().iter().all(|e| e.error().is_none()));
+    server.shutdown().await;
+}

@@ -4,6 +4,7 @@
 
 use realtime_protocol::{CallId, ItemId};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Who said a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,11 +282,14 @@ pub(crate) enum Change {
     Updated,
 }
 
-/// The ordered items. Lookups search from the end, where the action is, so the cost of an
-/// update does not grow with the length of the conversation in practice.
+/// The ordered items. Lookups search from the end, where the action is, and an id that is not
+/// in the history at all (every new item) is known without a search, so the cost of an update
+/// does not grow with the length of the conversation in practice.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct History {
     items: Vec<HistoryItem>,
+    /// How many items carry each id (one, unless a replaced history repeated one).
+    ids: HashMap<ItemId, usize>,
 }
 
 impl History {
@@ -294,10 +298,17 @@ impl History {
     }
 
     pub(crate) fn replace_all(&mut self, items: Vec<HistoryItem>) {
+        self.ids.clear();
+        for item in &items {
+            *self.ids.entry(item.item_id().clone()).or_default() += 1;
+        }
         self.items = items;
     }
 
     fn position(&self, id: &ItemId) -> Option<usize> {
+        if !self.ids.contains_key(id) {
+            return None;
+        }
         self.items.iter().rposition(|i| i.item_id() == id)
     }
 
@@ -334,6 +345,7 @@ impl History {
                 *slot = Some(output.clone());
             }
         }
+        *self.ids.entry(item.item_id().clone()).or_default() += 1;
         self.items.insert(at, item);
         (Change::Added, at)
     }
@@ -342,6 +354,12 @@ impl History {
         match self.position(id) {
             Some(i) => {
                 self.items.remove(i);
+                if let Some(n) = self.ids.get_mut(id) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.ids.remove(id);
+                    }
+                }
                 true
             }
             None => false,
@@ -610,6 +628,8 @@ mod properties {
             id: u8,
             text: String,
         },
+        /// The whole history replaced (reversed), as `replace_history` does.
+        ReplaceReversed,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -619,6 +639,7 @@ mod properties {
             (0u8..12).prop_map(Op::Delete),
             (0u8..12, "[a-z ]{0,5}").prop_map(|(id, delta)| Op::Transcript { id, delta }),
             (0u8..12, "[a-z ]{0,8}").prop_map(|(id, text)| Op::InputTranscript { id, text }),
+            Just(Op::ReplaceReversed),
         ]
     }
 
@@ -650,6 +671,11 @@ mod properties {
                             model.insert(want, n);
                             prop_assert_eq!(at, want);
                         }
+                    }
+                    Op::ReplaceReversed => {
+                        let reversed = h.items().iter().rev().cloned().collect();
+                        h.replace_all(reversed);
+                        model.reverse();
                     }
                     Op::Delete(n) => {
                         let existed = model.iter().position(|m| *m == n);

@@ -26,9 +26,10 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 /// Largest frame accepted, unless set: 16 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
-/// The socket read buffer, unless set: 16 KiB, enough for many audio deltas per read while
-/// keeping hundreds of connections cheap (larger messages still arrive whole).
-pub const DEFAULT_READ_BUFFER: usize = 16 << 10;
+/// The socket read buffer, unless set: 8 KiB, several audio deltas per read while keeping
+/// thousands of connections cheap (larger messages still arrive whole). Measured against 4 and
+/// 16 KiB with the load harness (BENCHMARKS.md): the least CPU per event and the least memory.
+pub const DEFAULT_READ_BUFFER: usize = 8 << 10;
 /// How often a ping is sent, unless set.
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// How long to wait for an answer to a ping, unless set.

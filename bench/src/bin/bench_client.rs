@@ -5,7 +5,7 @@
 //! cargo build --release -p realtime-bench --bin bench_client
 //! target/release/bench_client --url ws://127.0.0.1:PORT/v1/realtime?model=m \
 //!     --sessions 10 --turns 20 --scenario stream|tool|interrupt [--protocol beta|ga] \
-//!     [--runtime current|multi] [--record FILE [--record-digest]]
+//!     [--runtime current|multi] [--read-buffer BYTES] [--record FILE [--record-digest]]
 //! ```
 //!
 //! Prints `BENCH READY` once every session is connected and configured, then
@@ -46,6 +46,8 @@ struct Args {
     record_digest: bool,
     /// tokio's multi-thread runtime instead of one thread.
     multi_thread: bool,
+    /// The connections' read buffer, when not the default.
+    read_buffer: Option<usize>,
 }
 
 fn parse() -> Result<Args, BoxError> {
@@ -62,6 +64,7 @@ fn parse() -> Result<Args, BoxError> {
         record: None,
         record_digest: false,
         multi_thread: std::env::var("RUNTIME").as_deref() == Ok("multi"),
+        read_buffer: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -88,6 +91,7 @@ fn parse() -> Result<Args, BoxError> {
             "--turn-timeout-s" => a.turn_timeout = Duration::from_secs_f64(v()?.parse()?),
             "--record" => a.record = Some(v()?),
             "--record-digest" => a.record_digest = true,
+            "--read-buffer" => a.read_buffer = Some(v()?.parse()?),
             "--runtime" => {
                 a.multi_thread = match v()?.as_str() {
                     "multi" => true,
@@ -158,6 +162,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .dialect(args.dialect)
         .endpoint(args.url.clone())
         .auth(realtime_transport::Auth::api_key("sk-bench"));
+    if let Some(bytes) = args.read_buffer {
+        model = model.read_buffer(bytes);
+    }
     if let Some(path) = &args.record {
         let audio = if args.record_digest {
             AudioPayloads::Digest
@@ -179,6 +186,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .model(model)
         .build();
 
+    let rss_start = rss_kb();
     let mut connecting = tokio::task::JoinSet::new();
     for _ in 0..args.sessions {
         let runner = runner.clone();
@@ -201,6 +209,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
     }
     // Let session.created / session.updated go by before the measured phase.
     tokio::time::sleep(Duration::from_millis(300 + 2 * args.sessions as u64)).await;
+    // Every session is connected, configured and idle: what each one holds.
+    let rss_ready = rss_kb();
     println!("BENCH READY");
     std::io::stdout().flush()?;
     let start = Instant::now();
@@ -217,32 +227,33 @@ async fn run(args: Args) -> Result<(), BoxError> {
                     break;
                 }
                 let ends_needed = if scenario == Scenario::Tool { 2 } else { 1 };
-                let mut ends = 0;
-                let deadline = tokio::time::Instant::now() + turn_timeout;
-                while ends < ends_needed {
-                    let ev = match tokio::time::timeout_at(deadline, session.next_event()).await {
-                        Ok(Some(ev)) => ev,
-                        _ => {
-                            ok = false;
-                            break 'turns;
+                // One deadline per turn (not a timer per event: the harness asks for no work
+                // beyond the SDK's own).
+                let turn = async {
+                    let mut ends = 0;
+                    while ends < ends_needed {
+                        let Some(ev) = session.next_event().await else {
+                            return false;
+                        };
+                        c.events += 1;
+                        match ev {
+                            SessionEvent::Audio { pcm, .. } => {
+                                c.audio_events += 1;
+                                c.audio_bytes += pcm.len() as u64;
+                            }
+                            SessionEvent::AgentEnd { .. } => ends += 1,
+                            SessionEvent::ToolEnd { .. } => c.tool_calls += 1,
+                            SessionEvent::AudioInterrupted { .. } => c.interrupts += 1,
+                            SessionEvent::Error(_) => c.errors += 1,
+                            SessionEvent::Closed => return false,
+                            _ => {}
                         }
-                    };
-                    c.events += 1;
-                    match ev {
-                        SessionEvent::Audio { pcm, .. } => {
-                            c.audio_events += 1;
-                            c.audio_bytes += pcm.len() as u64;
-                        }
-                        SessionEvent::AgentEnd { .. } => ends += 1,
-                        SessionEvent::ToolEnd { .. } => c.tool_calls += 1,
-                        SessionEvent::AudioInterrupted { .. } => c.interrupts += 1,
-                        SessionEvent::Error(_) => c.errors += 1,
-                        SessionEvent::Closed => {
-                            ok = false;
-                            break 'turns;
-                        }
-                        _ => {}
                     }
+                    true
+                };
+                if !matches!(tokio::time::timeout(turn_timeout, turn).await, Ok(true)) {
+                    ok = false;
+                    break 'turns;
                 }
                 c.turns += 1;
             }
@@ -280,8 +291,28 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "interrupts": total.interrupts,
         "wall_s": wall,
         "protocol": args.dialect.as_str(),
+        "runtime": if args.multi_thread { "multi" } else { "current" },
+        "rss_kb_start": rss_start,
+        "rss_kb_ready": rss_ready,
+        "idle_kb_per_session": match (rss_start, rss_ready) {
+            (Some(a), Some(b)) if args.sessions > 0 => Some(b.saturating_sub(a) as f64 / args.sessions as f64),
+            _ => None,
+        },
     });
     println!("BENCH DONE {done}");
     std::io::stdout().flush()?;
     Ok(())
+}
+
+/// The process's resident memory in KiB (`VmRSS`), on Linux.
+fn rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }

@@ -279,6 +279,7 @@ pub(super) fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
 
 impl Adapter for Beta {
     const AUDIO_DELTA: &'static str = "response.audio.delta";
+    const TRANSCRIPT_DELTA: &'static str = "response.audio_transcript.delta";
 
     fn encode(input: ModelInput) -> Result<Vec<Encoded<ClientEvent>>, RunnerError> {
         use Encoded::{Event, Text};

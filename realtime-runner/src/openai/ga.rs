@@ -362,6 +362,7 @@ pub(crate) fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
 
 impl Adapter for Ga {
     const AUDIO_DELTA: &'static str = "response.output_audio.delta";
+    const TRANSCRIPT_DELTA: &'static str = "response.output_audio_transcript.delta";
 
     fn encode(input: ModelInput) -> Result<Vec<Encoded<ClientEvent>>, RunnerError> {
         use Encoded::{Event, Text};

@@ -210,9 +210,9 @@ fn with_extra<E: serde::Serialize>(
     Ok(value.to_string())
 }
 
-/// An audio delta's fields, borrowed from the frame: no copy of the base64 payload.
+/// An audio or transcript delta's fields, borrowed from the frame: no copy of the payload.
 #[derive(serde::Deserialize)]
-struct AudioDeltaRef<'a> {
+struct DeltaRef<'a> {
     #[serde(borrow)]
     response_id: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
@@ -229,19 +229,36 @@ struct AudioDeltaRef<'a> {
     output_index: i64,
 }
 
-/// The audio delta event of `text` when its `type` is `kind`, decoded straight from the frame.
-/// `None` for anything else, or anything unusual (the full decode then reports it).
-fn fast_audio_delta(text: &str, kind: &str) -> Option<ModelEvent> {
-    if realtime_protocol::peek_event_type(text).ok()?.as_ref() != kind {
+/// The audio or transcript delta event of `text` when its `type` is `P`'s, decoded straight
+/// from the frame: most of a response's traffic skips the typed event and its copies. `None`
+/// for anything else, or anything unusual (the full decode then reports it).
+fn fast_delta<P: Adapter>(text: &str) -> Option<ModelEvent> {
+    let kind = realtime_protocol::peek_event_type(text).ok()?;
+    let audio = if kind.as_ref() == P::AUDIO_DELTA {
+        true
+    } else if kind.as_ref() == P::TRANSCRIPT_DELTA {
+        false
+    } else {
         return None;
-    }
-    let d: AudioDeltaRef<'_> = serde_json::from_str(text).ok()?;
-    let pcm = realtime_protocol::audio::decode_base64(&d.delta).ok()?;
-    Some(ModelEvent::AudioDelta {
-        response_id: realtime_protocol::ResponseId::new(d.response_id.into_owned()),
-        item_id: realtime_protocol::ItemId::new(d.item_id.into_owned()),
-        content_index: index(d.content_index),
-        pcm,
+    };
+    let d: DeltaRef<'_> = serde_json::from_str(text).ok()?;
+    let response_id = realtime_protocol::ResponseId::new(d.response_id.into_owned());
+    let item_id = realtime_protocol::ItemId::new(d.item_id.into_owned());
+    let content_index = index(d.content_index);
+    Some(if audio {
+        ModelEvent::AudioDelta {
+            pcm: realtime_protocol::audio::decode_base64(&d.delta).ok()?,
+            response_id,
+            item_id,
+            content_index,
+        }
+    } else {
+        ModelEvent::TranscriptDelta {
+            delta: d.delta.into_owned(),
+            response_id,
+            item_id,
+            content_index,
+        }
     })
 }
 
@@ -249,6 +266,8 @@ fn fast_audio_delta(text: &str, kind: &str) -> Option<ModelEvent> {
 pub(crate) trait Adapter: Protocol {
     /// The wire type of assistant audio deltas.
     const AUDIO_DELTA: &'static str;
+    /// The wire type of the deltas of the assistant's audio transcript.
+    const TRANSCRIPT_DELTA: &'static str;
 
     /// The wire events for one input. Audio appends are pre-encoded text for speed.
     ///
@@ -298,6 +317,7 @@ pub struct OpenAIRealtimeModel {
     headers: Vec<(String, String)>,
     sip_call_id: Option<String>,
     keep_alive: Option<(Option<Duration>, Duration)>,
+    read_buffer: Option<usize>,
     connect_timeout: Option<Duration>,
     max_message_size: Option<usize>,
     max_frame_size: Option<usize>,
@@ -327,6 +347,7 @@ impl OpenAIRealtimeModel {
             headers: Vec::new(),
             sip_call_id: None,
             keep_alive: None,
+            read_buffer: None,
             connect_timeout: None,
             max_message_size: None,
             max_frame_size: None,
@@ -410,6 +431,14 @@ impl OpenAIRealtimeModel {
         self
     }
 
+    /// The socket read buffer of each connection (see
+    /// [`realtime_transport::DEFAULT_READ_BUFFER`]): larger reads fewer times under heavy
+    /// traffic, smaller keeps many idle sessions cheaper.
+    pub fn read_buffer(mut self, bytes: usize) -> Self {
+        self.read_buffer = Some(bytes);
+        self
+    }
+
     /// Deadline for DNS and TCP.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
@@ -489,6 +518,9 @@ impl OpenAIRealtimeModel {
         }
         if let Some((i, t)) = self.keep_alive {
             b = b.keep_alive(i, t);
+        }
+        if let Some(r) = self.read_buffer {
+            b = b.read_buffer(r);
         }
         if let Some(t) = self.connect_timeout {
             b = b.connect_timeout(t);
@@ -629,9 +661,9 @@ impl<P: Adapter> Stream for Events<P> {
                     if let Some(rec) = &this.rec {
                         rec.server(text.as_str());
                     }
-                    // Audio deltas, most of the traffic, skip the owned copy of their payload.
+                    // Audio and transcript deltas, most of the traffic, skip the typed event.
                     if !this.raw {
-                        if let Some(ev) = fast_audio_delta(text.as_str(), P::AUDIO_DELTA) {
+                        if let Some(ev) = fast_delta::<P>(text.as_str()) {
                             return Poll::Ready(Some(ev));
                         }
                     }
@@ -777,46 +809,48 @@ mod tests {
         )
     }
 
-    /// The fast path accepts exactly what the full decode accepts, with the same result.
+    /// The fast path accepts exactly what the full decode accepts, with the same result: audio
+    /// and transcript deltas, both dialects.
     #[test]
-    fn fast_audio_path_matches_the_full_decode() {
+    fn fast_delta_path_matches_the_full_decode() {
+        fn check<P: Adapter>(text: &str, fast: bool) {
+            let got = fast_delta::<P>(text);
+            assert_eq!(got.is_some(), fast, "{text}");
+            if let Some(got) = got {
+                let mut out = VecDeque::new();
+                P::decode(P::decode_server(text).unwrap(), &mut out, false);
+                let full = out.pop_front().unwrap();
+                assert_eq!(format!("{got:?}"), format!("{full:?}"), "{text}");
+                assert!(out.is_empty());
+            }
+        }
         let b64 = realtime_protocol::audio::encode_base64(&[1, 2, 3, 4]);
+        check::<Ga>(&frame(Ga::AUDIO_DELTA, "0", &b64), true);
+        check::<Ga>(&frame(Ga::AUDIO_DELTA, "\"0\"", &b64), false);
+        check::<Ga>(&frame(Ga::AUDIO_DELTA, "0", "not base64!"), false);
+        check::<Ga>(&frame(Beta::AUDIO_DELTA, "0", &b64), false);
+        check::<Ga>(
+            r#"{"type":"response.output_audio.delta","delta":"AAAA"}"#,
+            false,
+        );
+        check::<Beta>(&frame(Beta::AUDIO_DELTA, "0", &b64), true);
+        check::<Beta>(&frame(Ga::AUDIO_DELTA, "0", &b64), false);
         for (text, fast) in [
-            (frame(Ga::AUDIO_DELTA, "0", &b64), true),
-            (frame(Ga::AUDIO_DELTA, "\"0\"", &b64), false),
-            (frame(Ga::AUDIO_DELTA, "0", "not base64!"), false),
-            (frame(Beta::AUDIO_DELTA, "0", &b64), false),
+            (frame(Ga::TRANSCRIPT_DELTA, "0", "Hello"), true),
+            // An escape: the delta is unescaped, as the full decode does.
             (
-                r#"{"type":"response.output_audio.delta","delta":"AAAA"}"#.to_owned(),
+                frame(Ga::TRANSCRIPT_DELTA, "0", "say \\\"hi\\\" \\u00e9"),
+                true,
+            ),
+            (frame(Ga::TRANSCRIPT_DELTA, "\"0\"", "Hello"), false),
+            (
+                r#"{"type":"response.output_audio_transcript.delta","delta":"Hi"}"#.to_owned(),
                 false,
             ),
         ] {
-            let got = fast_audio_delta(&text, Ga::AUDIO_DELTA);
-            assert_eq!(got.is_some(), fast, "{text}");
-            if let Some(ModelEvent::AudioDelta {
-                pcm,
-                item_id,
-                response_id,
-                content_index,
-            }) = got
-            {
-                let mut out = VecDeque::new();
-                Ga::decode(Ga::decode_server(&text).unwrap(), &mut out, false);
-                match out.pop_front() {
-                    Some(ModelEvent::AudioDelta {
-                        pcm: p2,
-                        item_id: i2,
-                        response_id: r2,
-                        content_index: c2,
-                    }) => {
-                        assert_eq!((pcm, item_id, response_id, content_index), (p2, i2, r2, c2));
-                    }
-                    other => panic!("{other:?}"),
-                }
-            }
+            check::<Ga>(&text, fast);
         }
-        assert!(
-            fast_audio_delta(&frame(Beta::AUDIO_DELTA, "0", &b64), Beta::AUDIO_DELTA).is_some()
-        );
+        check::<Beta>(&frame(Beta::TRANSCRIPT_DELTA, "0", "Hello"), true);
+        check::<Beta>(&frame(Ga::TRANSCRIPT_DELTA, "0", "Hello"), false);
     }
 }

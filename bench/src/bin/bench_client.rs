@@ -140,7 +140,12 @@ fn main() -> Result<(), BoxError> {
             .enable_all()
             .build()?
     };
-    rt.block_on(run(args))
+    let result = rt.block_on(run(args));
+    // The harness reads every thread's CPU time when it sees `BENCH DONE`: the runtime's
+    // worker threads must still exist then (dropping the runtime ends them).
+    std::thread::sleep(Duration::from_millis(300));
+    drop(rt);
+    result
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {

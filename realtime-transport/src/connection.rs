@@ -391,7 +391,8 @@ async fn request<P: Protocol>(
     Ok(request)
 }
 
-/// TLS (for `wss://`) and the WebSocket handshake over `stream`, then the I/O task.
+/// TLS (for `wss://`) and the WebSocket handshake over `stream`, then the shared socket and
+/// its driver task.
 async fn handshake<P: Protocol, S>(
     b: &ConnectionBuilder<P>,
     request: tungstenite::handshake::client::Request,

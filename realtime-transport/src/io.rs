@@ -64,8 +64,11 @@ enum End {
 struct Closing {
     code: u16,
     reason: String,
-    /// When the close frame went out (and the wait for the peer's began).
-    sent: Option<Instant>,
+    /// When the close was asked for: the queued frames, the close frame and the peer's close
+    /// frame all fit in the close timeout from here, or the socket is dropped.
+    requested: Instant,
+    /// Whether the close frame went out (and the wait for the peer's began).
+    sent: bool,
 }
 
 struct State {
@@ -286,7 +289,8 @@ impl Core {
             st.closing = Some(Closing {
                 code,
                 reason: reason.to_owned(),
-                sent: None,
+                requested: Instant::now(),
+                sent: false,
             });
         }
         let (tx, rx) = oneshot::channel();
@@ -436,28 +440,25 @@ impl Core {
         cx: &mut Context<'_>,
         now: Instant,
     ) -> Option<Option<Instant>> {
-        if !st.queue.is_empty() {
-            // The queued frames go first; the socket wakes us.
-            return Some(None);
-        }
         let limits = self.limits;
         let closing = st.closing.as_mut()?;
-        let sent = match closing.sent {
-            Some(at) => at,
-            None => {
-                let frame = CloseFrame {
-                    code: CloseCode::from(closing.code),
-                    reason: std::mem::take(&mut closing.reason).into(),
-                };
-                closing.sent = Some(now);
-                st.queue.push_back(Message::Close(Some(frame)));
-                return None;
-            }
-        };
-        let deadline = sent + limits.close_timeout;
+        let deadline = closing.requested + limits.close_timeout;
         if now >= deadline {
             tracing::debug!(after = ?limits.close_timeout, "close handshake timed out");
             st.finish(End::Closed);
+            return None;
+        }
+        if !st.queue.is_empty() {
+            // The queued frames go first; the socket wakes us.
+            return Some(Some(deadline));
+        }
+        if !closing.sent {
+            let frame = CloseFrame {
+                code: CloseCode::from(closing.code),
+                reason: std::mem::take(&mut closing.reason).into(),
+            };
+            closing.sent = true;
+            st.queue.push_back(Message::Close(Some(frame)));
             return None;
         }
         let ws = st.ws.as_mut()?;

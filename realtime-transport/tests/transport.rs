@@ -850,3 +850,51 @@ async fn senders_and_the_reader_on_different_threads() {
     assert!(conn.received().iter().all(|e| e.error().is_none()));
     server.shutdown().await;
 }
+
+/// A close bounded by the close timeout even when the peer never reads again: the queued
+/// frames cannot drain, so the socket is dropped once the time is up, and the sender and the
+/// receiver both see the end.
+#[tokio::test]
+async fn closing_against_a_peer_that_never_reads_is_bounded() {
+    use tokio_tungstenite::tungstenite::Message;
+    let (client, far) = tokio::io::duplex(4 << 10);
+    let server = tokio::spawn(async move {
+        let mut ws = tokio_tungstenite::accept_async(far).await.unwrap();
+        futures_util::SinkExt::send(
+            &mut ws,
+            Message::text(r#"{"type":"input_audio_buffer.cleared","event_id":"e1"}"#),
+        )
+        .await
+        .unwrap();
+        // Holds the socket open without reading a byte.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(ws);
+    });
+    let (tx, mut rx) = RealtimeConnection::<Ga>::builder()
+        .endpoint("ws://in-memory.invalid/v1/realtime")
+        .api_key(KEY)
+        .send_queue(4)
+        .close_timeout(Duration::from_millis(300))
+        .connect_over(client)
+        .await
+        .unwrap()
+        .split();
+    next(&mut rx).await.unwrap().unwrap();
+    let event = ga::ClientEvent::input_audio_append(&[7u8; 1536]);
+    while tx.try_send(&event).is_ok() {}
+    let started = std::time::Instant::now();
+    tokio::time::timeout(WAIT, tx.close())
+        .await
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(tx.is_closed());
+    assert!(matches!(
+        tx.try_send(&event),
+        Err(TransportError::SendOnClosed { .. })
+    ));
+    assert!(next(&mut rx).await.is_none(), "the stream ends");
+    server.abort();
+}

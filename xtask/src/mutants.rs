@@ -6,13 +6,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// The files mutated: the session loop and its records, the history, the playback tracker,
-/// the OpenAI model and the transport's connection.
+/// the OpenAI model and the transport's connection and shared socket.
 pub(crate) const FILES: &[&str] = &[
     "realtime-runner/src/session/*.rs",
     "realtime-runner/src/history.rs",
     "realtime-runner/src/playback.rs",
     "realtime-runner/src/openai/mod.rs",
     "realtime-transport/src/connection.rs",
+    "realtime-transport/src/io.rs",
 ];
 
 /// The packages whose tests judge each mutant.

@@ -1,23 +1,39 @@
 //! Typed ids: the Realtime API passes many string ids around, and mixing an item id with a
 //! response id is an easy bug. These newtypes make it a compile error.
 //!
-//! They are `#[serde(transparent)]`, so they travel as plain JSON strings, and they never
-//! validate what the server sends.
+//! They travel as plain JSON strings, and they never validate what the server sends. An id is
+//! shared, not copied: cloning one (the session keeps the ids of its items and responses in
+//! several places, and every audio delta names both) only counts a reference.
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
+
+/// Reads an id into its shared string with one allocation (no intermediate `String`).
+struct IdVisitor;
+
+impl serde::de::Visitor<'_> for IdVisitor {
+    type Value = Arc<str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string id")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Arc<str>, E> {
+        Ok(Arc::from(v))
+    }
+}
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Wraps an id string.
             pub fn new(id: impl Into<String>) -> Self {
-                Self(id.into())
+                Self(Arc::from(id.into()))
             }
 
             /// The id as a string slice.
@@ -27,7 +43,19 @@ macro_rules! id_type {
 
             /// The id as an owned `String`.
             pub fn into_string(self) -> String {
-                self.0
+                String::from(&*self.0)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_str(IdVisitor).map(Self)
             }
         }
 
@@ -39,13 +67,13 @@ macro_rules! id_type {
 
         impl From<String> for $name {
             fn from(id: String) -> Self {
-                Self(id)
+                Self(Arc::from(id))
             }
         }
 
         impl From<&str> for $name {
             fn from(id: &str) -> Self {
-                Self(id.to_owned())
+                Self(Arc::from(id))
             }
         }
 
@@ -69,13 +97,13 @@ macro_rules! id_type {
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                &*self.0 == other
             }
         }
 
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
+                &*self.0 == *other
             }
         }
     };

@@ -229,10 +229,25 @@ struct DeltaRef<'a> {
     output_index: i64,
 }
 
+/// The ids of the latest delta: the deltas of one item come in a row, and each shares these
+/// instead of allocating its own.
+#[derive(Default)]
+struct LastIds {
+    response: Option<realtime_protocol::ResponseId>,
+    item: Option<realtime_protocol::ItemId>,
+}
+
+fn shared<T: Clone + PartialEq<str> + for<'a> From<&'a str>>(last: &mut Option<T>, id: &str) -> T {
+    match last {
+        Some(known) if *known == *id => known.clone(),
+        _ => last.insert(T::from(id)).clone(),
+    }
+}
+
 /// The audio or transcript delta event of `text` when its `type` is `P`'s, decoded straight
 /// from the frame: most of a response's traffic skips the typed event and its copies. `None`
 /// for anything else, or anything unusual (the full decode then reports it).
-fn fast_delta<P: Adapter>(text: &str) -> Option<ModelEvent> {
+fn fast_delta<P: Adapter>(text: &str, last: &mut LastIds) -> Option<ModelEvent> {
     let kind = realtime_protocol::peek_event_type(text).ok()?;
     let audio = if kind.as_ref() == P::AUDIO_DELTA {
         true
@@ -242,23 +257,27 @@ fn fast_delta<P: Adapter>(text: &str) -> Option<ModelEvent> {
         return None;
     };
     let d: DeltaRef<'_> = serde_json::from_str(text).ok()?;
-    let response_id = realtime_protocol::ResponseId::new(d.response_id.into_owned());
-    let item_id = realtime_protocol::ItemId::new(d.item_id.into_owned());
+    let pcm = if audio {
+        Some(realtime_protocol::audio::decode_base64(&d.delta).ok()?)
+    } else {
+        None
+    };
+    let response_id = shared(&mut last.response, &d.response_id);
+    let item_id = shared(&mut last.item, &d.item_id);
     let content_index = index(d.content_index);
-    Some(if audio {
-        ModelEvent::AudioDelta {
-            pcm: realtime_protocol::audio::decode_base64(&d.delta).ok()?,
+    Some(match pcm {
+        Some(pcm) => ModelEvent::AudioDelta {
+            pcm,
             response_id,
             item_id,
             content_index,
-        }
-    } else {
-        ModelEvent::TranscriptDelta {
+        },
+        None => ModelEvent::TranscriptDelta {
             delta: d.delta.into_owned(),
             response_id,
             item_id,
             content_index,
-        }
+        },
     })
 }
 
@@ -572,6 +591,7 @@ impl OpenAIRealtimeModel {
             }),
             events: Box::pin(Events::<P> {
                 rx,
+                last_ids: LastIds::default(),
                 pending: VecDeque::new(),
                 raw: options.raw_events,
                 done: false,
@@ -637,6 +657,7 @@ impl<P: Adapter> ModelSender for Sender<P> {
 /// The model's events: the transport's typed stream, converted in place (no extra task).
 struct Events<P: Protocol> {
     rx: EventReceiver<P>,
+    last_ids: LastIds,
     pending: VecDeque<ModelEvent>,
     raw: bool,
     done: bool,
@@ -663,7 +684,7 @@ impl<P: Adapter> Stream for Events<P> {
                     }
                     // Audio and transcript deltas, most of the traffic, skip the typed event.
                     if !this.raw {
-                        if let Some(ev) = fast_delta::<P>(text.as_str()) {
+                        if let Some(ev) = fast_delta::<P>(text.as_str(), &mut this.last_ids) {
                             return Poll::Ready(Some(ev));
                         }
                     }
@@ -814,7 +835,7 @@ mod tests {
     #[test]
     fn fast_delta_path_matches_the_full_decode() {
         fn check<P: Adapter>(text: &str, fast: bool) {
-            let got = fast_delta::<P>(text);
+            let got = fast_delta::<P>(text, &mut LastIds::default());
             assert_eq!(got.is_some(), fast, "{text}");
             if let Some(got) = got {
                 let mut out = VecDeque::new();
@@ -852,5 +873,24 @@ mod tests {
         }
         check::<Beta>(&frame(Beta::TRANSCRIPT_DELTA, "0", "Hello"), true);
         check::<Beta>(&frame(Ga::TRANSCRIPT_DELTA, "0", "Hello"), false);
+
+        // Deltas in a row share their ids; a new item gets its own.
+        let ids = |ev: Option<ModelEvent>| match ev {
+            Some(ModelEvent::AudioDelta {
+                response_id,
+                item_id,
+                ..
+            }) => (response_id, item_id),
+            other => panic!("{other:?}"),
+        };
+        let mut last = LastIds::default();
+        let first = frame(Ga::AUDIO_DELTA, "0", &b64);
+        let next_item = first.replace(r#""item_id":"i""#, r#""item_id":"j""#);
+        let (r1, i1) = ids(fast_delta::<Ga>(&first, &mut last));
+        let (r2, i2) = ids(fast_delta::<Ga>(&first, &mut last));
+        let (r3, i3) = ids(fast_delta::<Ga>(&next_item, &mut last));
+        assert_eq!((r1.as_str(), i1.as_str()), ("r", "i"));
+        assert_eq!((r2, i2), (r1.clone(), i1));
+        assert_eq!((r3, i3.as_str()), (r1, "j"));
     }
 }

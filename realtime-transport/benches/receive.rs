@@ -1,6 +1,6 @@
 //! `cargo bench -p realtime-transport`: the cost of receiving 20 ms audio deltas through the
-//! typed stream (socket read, frame, channel, decode), against a local server that replays one
-//! pre-encoded frame as fast as it can.
+//! typed stream (socket read, frame and decode, all on the polling task), against a local
+//! server that replays one pre-encoded frame as fast as it can.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -729,6 +729,22 @@ async fn raw(
         .expect("timed out")
 }
 
+/// The far end of an in-memory pipe: accepts the WebSocket handshake and sends one event.
+async fn accept_and_greet(
+    far: tokio::io::DuplexStream,
+) -> tokio_tungstenite::WebSocketStream<tokio::io::DuplexStream> {
+    let mut ws = tokio_tungstenite::accept_async(far).await.unwrap();
+    futures_util::SinkExt::send(
+        &mut ws,
+        tokio_tungstenite::tungstenite::Message::text(
+            r#"{"type":"input_audio_buffer.cleared","event_id":"e1"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    ws
+}
+
 /// When the socket cannot take more (the peer stops reading), events wait in the bounded send
 /// queue and the connection's driver writes them out as the socket drains: `try_send` says the
 /// queue is full and hands the event back, `send` waits, nothing is lost or reordered, and a
@@ -740,13 +756,7 @@ async fn a_peer_that_stops_reading_fills_the_queue_and_gets_everything_in_order(
     let (client, far) = tokio::io::duplex(4 << 10);
     let (go, go_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        let mut ws = tokio_tungstenite::accept_async(far).await.unwrap();
-        futures_util::SinkExt::send(
-            &mut ws,
-            Message::text(r#"{"type":"input_audio_buffer.cleared","event_id":"e1"}"#),
-        )
-        .await
-        .unwrap();
+        let mut ws = accept_and_greet(far).await;
         // Not a byte is read until the client has filled its queue.
         go_rx.await.unwrap();
         let mut texts = Vec::new();
@@ -856,16 +866,9 @@ async fn senders_and_the_reader_on_different_threads() {
 /// receiver both see the end.
 #[tokio::test]
 async fn closing_against_a_peer_that_never_reads_is_bounded() {
-    use tokio_tungstenite::tungstenite::Message;
     let (client, far) = tokio::io::duplex(4 << 10);
     let server = tokio::spawn(async move {
-        let mut ws = tokio_tungstenite::accept_async(far).await.unwrap();
-        futures_util::SinkExt::send(
-            &mut ws,
-            Message::text(r#"{"type":"input_audio_buffer.cleared","event_id":"e1"}"#),
-        )
-        .await
-        .unwrap();
+        let ws = accept_and_greet(far).await;
         // Holds the socket open without reading a byte.
         tokio::time::sleep(Duration::from_secs(30)).await;
         drop(ws);

@@ -618,14 +618,7 @@ async fn connect_over_a_stream_the_caller_provides() {
         )
         .await
         .unwrap();
-        futures_util::SinkExt::send(
-            &mut ws,
-            tokio_tungstenite::tungstenite::Message::text(
-                r#"{"type":"input_audio_buffer.cleared","event_id":"e1"}"#,
-            ),
-        )
-        .await
-        .unwrap();
+        greet(&mut ws).await;
         // The client's event, then its close.
         let got = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
         let text = got.unwrap().unwrap().into_text().unwrap();
@@ -729,19 +722,24 @@ async fn raw(
         .expect("timed out")
 }
 
-/// The far end of an in-memory pipe: accepts the WebSocket handshake and sends one event.
-async fn accept_and_greet(
-    far: tokio::io::DuplexStream,
-) -> tokio_tungstenite::WebSocketStream<tokio::io::DuplexStream> {
-    let mut ws = tokio_tungstenite::accept_async(far).await.unwrap();
+/// A peer's first event to the client.
+async fn greet(ws: &mut tokio_tungstenite::WebSocketStream<tokio::io::DuplexStream>) {
     futures_util::SinkExt::send(
-        &mut ws,
+        ws,
         tokio_tungstenite::tungstenite::Message::text(
             r#"{"type":"input_audio_buffer.cleared","event_id":"e1"}"#,
         ),
     )
     .await
     .unwrap();
+}
+
+/// The far end of an in-memory pipe: accepts the WebSocket handshake and sends one event.
+async fn accept_and_greet(
+    far: tokio::io::DuplexStream,
+) -> tokio_tungstenite::WebSocketStream<tokio::io::DuplexStream> {
+    let mut ws = tokio_tungstenite::accept_async(far).await.unwrap();
+    greet(&mut ws).await;
     ws
 }
 

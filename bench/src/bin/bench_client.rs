@@ -16,6 +16,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use realtime_agent::{FunctionTool, RealtimeAgent, ToolContext};
+use realtime_bench::Scenario;
 use realtime_protocol::Dialect;
 use realtime_runner::{
     AudioPayloads, OpenAIRealtimeModel, RealtimeRunner, Recording, RunConfig, SessionEvent,
@@ -26,13 +27,6 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Scenario {
-    Stream,
-    Tool,
-    Interrupt,
-}
 
 struct Args {
     url: String,
@@ -73,14 +67,7 @@ fn parse() -> Result<Args, BoxError> {
             "--url" => a.url = v()?,
             "--sessions" => a.sessions = v()?.parse()?,
             "--turns" => a.turns = v()?.parse()?,
-            "--scenario" => {
-                a.scenario = match v()?.as_str() {
-                    "stream" => Scenario::Stream,
-                    "tool" => Scenario::Tool,
-                    "interrupt" => Scenario::Interrupt,
-                    s => return Err(format!("unknown scenario {s}").into()),
-                }
-            }
+            "--scenario" => a.scenario = v()?.parse()?,
             "--protocol" => {
                 a.dialect = match v()?.as_str() {
                     "ga" => Dialect::Ga,

@@ -9,6 +9,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use realtime_agent::{FunctionTool, RealtimeAgent, ToolContext};
+use realtime_bench::Scenario;
 use realtime_runner::{OpenAIRealtimeModel, RealtimeRunner, RunConfig, SessionEvent};
 use realtime_testkit::{
     FakeRealtimeServer, FakeServerConfig, FnResponder, ResponseContext, ResponsePart, ResponsePlan,
@@ -27,13 +28,6 @@ struct Args {
     scenario: Scenario,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scenario {
-    Stream,
-    Tool,
-    Interrupt,
-}
-
 fn parse() -> Result<Args, BoxError> {
     let mut a = Args {
         sessions: 50,
@@ -48,14 +42,7 @@ fn parse() -> Result<Args, BoxError> {
             "--sessions" => a.sessions = v()?.parse()?,
             "--turns" => a.turns = v()?.parse()?,
             "--deltas" => a.deltas = v()?.parse()?,
-            "--scenario" => {
-                a.scenario = match v()?.as_str() {
-                    "stream" => Scenario::Stream,
-                    "tool" => Scenario::Tool,
-                    "interrupt" => Scenario::Interrupt,
-                    s => return Err(format!("unknown scenario {s}").into()),
-                }
-            }
+            "--scenario" => a.scenario = v()?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }

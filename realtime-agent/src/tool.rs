@@ -115,6 +115,12 @@ pub trait Tool<Ctx>: Send + Sync + 'static {
     }
 
     /// Runs the tool with the model's JSON arguments (as text) and returns its output text.
+    ///
+    /// The runner polls the returned future once on the session's own task: a tool that
+    /// answers without waiting has its output sent at once, with no task switch. A future that
+    /// waits goes on in a task of its own. So never block the thread before the first
+    /// `.await` (CPU-heavy or blocking work belongs in `tokio::task::spawn_blocking`): that
+    /// would hold up the session's events.
     async fn invoke(&self, ctx: ToolContext<Ctx>, arguments: &str) -> Result<String, ToolError>;
 
     /// Runs the tool and says whether the model should answer its output now (see

@@ -338,6 +338,19 @@ async fn tool_errors_panics_and_timeouts_become_outputs() {
         },
     )
     .unwrap();
+    // Panics after a wait: in its own task, not at the first poll on the session's task.
+    let late_panic = FunctionTool::new(
+        "late_panic",
+        "Panics later.",
+        |_t: ToolContext<()>, a: City| async move {
+            tokio::task::yield_now().await;
+            if a.city.is_empty() {
+                return Ok::<_, String>(String::new());
+            }
+            panic!("tool panicked on purpose, later")
+        },
+    )
+    .unwrap();
     let slow = FunctionTool::new(
         "slow",
         "Never ends.",
@@ -351,6 +364,7 @@ async fn tool_errors_panics_and_timeouts_become_outputs() {
     let agent = RealtimeAgent::builder("A")
         .tool(failing)
         .tool(panicking)
+        .tool(late_panic)
         .tool(slow)
         .build()
         .unwrap();
@@ -359,7 +373,12 @@ async fn tool_errors_panics_and_timeouts_become_outputs() {
         arguments: r#"{"city":"x"}"#.into(),
         call_id: None,
     };
-    let plan = ResponsePlan::new([call("fail"), call("panic"), call("slow")]);
+    let plan = ResponsePlan::new([
+        call("fail"),
+        call("panic"),
+        call("late_panic"),
+        call("slow"),
+    ]);
     let server =
         FakeServerConfig::default().with_responder(Scripted::new([plan, ResponsePlan::text("ok")]));
     let mut h = start(server, agent, text_config(Dialect::Ga), ()).await;
@@ -378,13 +397,16 @@ async fn tool_errors_panics_and_timeouts_become_outputs() {
             _ => None,
         })
         .collect();
-    assert_eq!(outputs.len(), 3, "{outputs:?}");
+    assert_eq!(outputs.len(), 4, "{outputs:?}");
     assert!(outputs
         .iter()
         .any(|o| o.starts_with("fail:") && o.contains("boom")));
     assert!(outputs
         .iter()
         .any(|o| o.starts_with("panic:") && o.contains("panicked")));
+    assert!(outputs
+        .iter()
+        .any(|o| o.starts_with("late_panic:") && o.contains("panicked")));
     assert!(outputs
         .iter()
         .any(|o| o.starts_with("slow:") && o.contains("timed out")));

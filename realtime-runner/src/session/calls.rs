@@ -1,6 +1,12 @@
-//! Tool and handoff calls: the tasks that run them (off the loop, concurrently, each with a
-//! deadline), the calls waiting for approval, and the per-session approve/reject-always
-//! choices. The loop decides what a finished call means for the conversation.
+//! Tool and handoff calls: the tasks that run them (concurrently, each with a deadline), the
+//! calls waiting for approval, and the per-session approve/reject-always choices. The loop
+//! decides what a finished call means for the conversation.
+//!
+//! A call's future is polled once on the loop's task when it starts. One that is ready at
+//! once (a tool that computes its answer without waiting) finishes there, with no task to
+//! spawn and no task switch before its output is sent; it is handed to the loop the same way
+//! as a task's, just first. Only a call that waits gets its own task. A panic in that first
+//! poll is caught and reported like a task's.
 
 use crate::error::Result;
 use crate::settings::{agent_settings, SessionSettings};
@@ -8,8 +14,11 @@ use realtime_agent::{
     EncodedOutput, RealtimeAgent, RunContext, Tool, ToolContext, ToolError, ToolGuardrailOutput,
 };
 use realtime_protocol::CallId;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::task::{Id, JoinError, JoinSet};
 
@@ -59,6 +68,29 @@ pub(super) enum CallOutcome<Ctx> {
     Handoff(std::result::Result<Box<HandoffTarget<Ctx>>, ToolError>),
 }
 
+/// Why a call ended without an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CallFailed {
+    Panicked,
+    Cancelled,
+}
+
+impl From<JoinError> for CallFailed {
+    fn from(e: JoinError) -> Self {
+        if e.is_panic() {
+            Self::Panicked
+        } else {
+            Self::Cancelled
+        }
+    }
+}
+
+/// A call that ended, with what it returned.
+pub(super) type Finished<Ctx> = (
+    Running<Ctx>,
+    std::result::Result<CallOutcome<Ctx>, CallFailed>,
+);
+
 /// A call waiting for the application's approval.
 pub(super) struct PendingApproval<Ctx> {
     pub(super) tool: Arc<dyn Tool<Ctx>>,
@@ -70,6 +102,8 @@ pub(super) struct PendingApproval<Ctx> {
 pub(super) struct Calls<Ctx> {
     tasks: JoinSet<CallOutcome<Ctx>>,
     running: HashMap<Id, Running<Ctx>>,
+    /// Calls that finished at their first poll, handed to the loop before any task's.
+    ready: VecDeque<Finished<Ctx>>,
     seen: HashSet<CallId>,
     approvals: HashMap<CallId, PendingApproval<Ctx>>,
     always_approve: HashSet<String>,
@@ -81,6 +115,7 @@ impl<Ctx> Default for Calls<Ctx> {
         Self {
             tasks: JoinSet::new(),
             running: HashMap::new(),
+            ready: VecDeque::new(),
             seen: HashSet::new(),
             approvals: HashMap::new(),
             always_approve: HashSet::new(),
@@ -95,14 +130,35 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
         self.seen.insert(call_id.clone())
     }
 
-    /// No call runs or waits for approval.
+    /// No call runs, waits for approval, or has an outcome the loop has not taken.
     pub(super) fn is_settled(&self) -> bool {
-        self.running.is_empty() && self.approvals.is_empty()
+        self.running.is_empty() && self.ready.is_empty() && self.approvals.is_empty()
     }
 
-    /// Whether tasks are running (the loop polls [`Self::join_next`] only then).
+    /// Whether a call runs or has finished (the loop polls [`Self::join_next`] only then).
     pub(super) fn has_tasks(&self) -> bool {
-        !self.tasks.is_empty()
+        !self.ready.is_empty() || !self.tasks.is_empty()
+    }
+
+    /// Starts a call: polls its future once here, and spawns it only when it has to wait.
+    fn start(
+        &mut self,
+        call: Running<Ctx>,
+        future: impl Future<Output = CallOutcome<Ctx>> + Send + 'static,
+    ) {
+        let mut future = Box::pin(future);
+        // Nothing is woken by this poll: a future that is pending is polled again, with its
+        // task's waker, as soon as the task is spawned below.
+        let mut cx = Context::from_waker(Waker::noop());
+        let first = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        match first {
+            Ok(Poll::Ready(outcome)) => self.ready.push_back((call, Ok(outcome))),
+            Ok(Poll::Pending) => {
+                let handle = self.tasks.spawn(future);
+                self.running.insert(handle.id(), call);
+            }
+            Err(_panic) => self.ready.push_back((call, Err(CallFailed::Panicked))),
+        }
     }
 
     pub(super) fn always_rejects(&self, name: &str) -> bool {
@@ -125,7 +181,7 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
         let tctx = ToolContext::new(ctx.clone(), call.call_id.clone(), call.name.clone());
         let t = tool.clone();
         let tool_name = call.name.clone();
-        let handle = self.tasks.spawn(async move {
+        let future = async move {
             let result = match tokio::time::timeout(timeout, t.call(tctx.clone(), &arguments)).await
             {
                 Ok(r) => r,
@@ -155,9 +211,9 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
                 other => other.map(ToolDone::Output),
             };
             CallOutcome::Tool(done)
-        });
+        };
         let kind = CallKind::Tool(tool);
-        self.running.insert(handle.id(), Running { call, kind });
+        self.start(Running { call, kind }, future);
     }
 
     /// Runs a tool's input guardrails on a call's arguments, in order, until one rejects.
@@ -171,7 +227,7 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
         let tctx = ToolContext::new(ctx.clone(), call.call_id.clone(), call.name.clone());
         let t = tool.clone();
         let args = arguments_value(&arguments);
-        let handle = self.tasks.spawn(async move {
+        let future = async move {
             for g in t.input_guardrails() {
                 if let ToolGuardrailOutput::Reject { message, info } = g.check(&tctx, &args).await {
                     return CallOutcome::InputGuard(Some(Rejection {
@@ -182,9 +238,9 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
                 }
             }
             CallOutcome::InputGuard(None)
-        });
+        };
         let kind = CallKind::InputGuard { tool, arguments };
-        self.running.insert(handle.id(), Running { call, kind });
+        self.start(Running { call, kind }, future);
     }
 
     /// Runs a handoff: its input callback, then the target agent's settings over `base`.
@@ -198,7 +254,7 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
         with_voice: bool,
     ) {
         let ctx = ctx.clone();
-        let handle = self.tasks.spawn(async move {
+        let future = async move {
             let outcome = match handoff.invoke(ctx.clone(), &arguments).await {
                 Ok(agent) => {
                     let settings = agent_settings(&base, &agent, &ctx, with_voice).await;
@@ -207,24 +263,23 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
                 Err(e) => Err(e),
             };
             CallOutcome::Handoff(outcome)
-        });
+        };
         let kind = CallKind::Handoff;
-        self.running.insert(handle.id(), Running { call, kind });
+        self.start(Running { call, kind }, future);
     }
 
-    /// The next call to finish, with what it returned (or why its task failed).
+    /// The next call to finish, with what it returned (or why it failed): first those that
+    /// finished at their first poll, in the order they started.
     ///
-    /// Cancel safe: a finished task is taken only when it is returned.
-    pub(super) async fn join_next(
-        &mut self,
-    ) -> Option<(
-        Running<Ctx>,
-        std::result::Result<CallOutcome<Ctx>, JoinError>,
-    )> {
+    /// Cancel safe: a finished call is taken only when it is returned.
+    pub(super) async fn join_next(&mut self) -> Option<Finished<Ctx>> {
+        if let Some(finished) = self.ready.pop_front() {
+            return Some(finished);
+        }
         loop {
             let (id, outcome) = match self.tasks.join_next_with_id().await? {
                 Ok((id, outcome)) => (id, Ok(outcome)),
-                Err(e) => (e.id(), Err(e)),
+                Err(e) => (e.id(), Err(CallFailed::from(e))),
             };
             if let Some(running) = self.running.remove(&id) {
                 return Some((running, outcome));
@@ -260,6 +315,7 @@ impl<Ctx: Send + Sync + 'static> Calls<Ctx> {
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
         self.running.clear();
+        self.ready.clear();
     }
 }
 
@@ -270,4 +326,119 @@ fn arguments_value(arguments: &str) -> serde_json::Value {
         return serde_json::json!({});
     }
     serde_json::from_str(arguments).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn handoff_call(id: &str) -> Running<()> {
+        Running {
+            call: Call {
+                call_id: CallId::from(id),
+                name: "transfer".into(),
+                agent: "A".into(),
+            },
+            kind: CallKind::Handoff,
+        }
+    }
+
+    fn id_of(finished: &Finished<()>) -> &str {
+        finished.0.call.call_id.as_str()
+    }
+
+    #[tokio::test]
+    async fn a_call_ready_at_once_finishes_without_a_task_and_first() {
+        let mut calls = Calls::<()>::default();
+        calls.start(handoff_call("waits"), async {
+            tokio::task::yield_now().await;
+            CallOutcome::InputGuard(None)
+        });
+        calls.start(handoff_call("ready"), async {
+            CallOutcome::InputGuard(None)
+        });
+        assert_eq!(calls.tasks.len(), 1, "only the call that waits has a task");
+        assert!(calls.has_tasks() && !calls.is_settled());
+        let first = calls.join_next().await.unwrap();
+        assert_eq!(id_of(&first), "ready");
+        assert!(matches!(first.1, Ok(CallOutcome::InputGuard(None))));
+        let second = calls.join_next().await.unwrap();
+        assert_eq!(id_of(&second), "waits");
+        assert!(second.1.is_ok());
+        assert!(!calls.has_tasks() && calls.is_settled());
+        assert!(calls.join_next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_call_that_waits_is_woken_by_its_own_task() {
+        let mut calls = Calls::<()>::default();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        calls.start(handoff_call("waits"), async move {
+            let _ = rx.await;
+            CallOutcome::InputGuard(None)
+        });
+        assert!(!calls.is_settled());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = tx.send(());
+        });
+        let done = tokio::time::timeout(Duration::from_secs(5), calls.join_next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(id_of(&done), "waits");
+        assert!(calls.is_settled());
+    }
+
+    #[tokio::test]
+    async fn a_panic_at_the_first_poll_or_later_is_reported_as_a_panic() {
+        let mut calls = Calls::<()>::default();
+        calls.start(handoff_call("at once"), async {
+            if std::hint::black_box(true) {
+                panic!("on purpose, at the first poll");
+            }
+            CallOutcome::InputGuard(None)
+        });
+        calls.start(handoff_call("later"), async {
+            tokio::task::yield_now().await;
+            if std::hint::black_box(true) {
+                panic!("on purpose, after a wait");
+            }
+            CallOutcome::InputGuard(None)
+        });
+        for expected in ["at once", "later"] {
+            let done = calls.join_next().await.unwrap();
+            assert_eq!(id_of(&done), expected);
+            assert_eq!(done.1.err(), Some(CallFailed::Panicked));
+        }
+        assert!(calls.is_settled());
+    }
+
+    #[tokio::test]
+    async fn shutdown_drops_finished_and_running_calls() {
+        let mut calls = Calls::<()>::default();
+        let dropped = Arc::new(AtomicBool::new(false));
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let flag = Flag(dropped.clone());
+        calls.start(handoff_call("ready"), async {
+            CallOutcome::InputGuard(None)
+        });
+        calls.start(handoff_call("never"), async move {
+            let _flag = flag;
+            std::future::pending::<()>().await;
+            CallOutcome::InputGuard(None)
+        });
+        calls.shutdown().await;
+        assert!(calls.is_settled() && !calls.has_tasks());
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the waiting call was dropped"
+        );
+    }
 }

@@ -2,14 +2,15 @@
 //! made the response, asked for approval or run at once; its output sent back with its
 //! call id; and one follow-up response once every call of the turn is settled.
 
-use super::calls::{Call, CallKind, CallOutcome, PendingApproval, Rejection, Running, ToolDone};
+use super::calls::{
+    Call, CallFailed, CallKind, CallOutcome, PendingApproval, Rejection, Running, ToolDone,
+};
 use super::event_loop::Loop;
 use crate::events::{ErrorKind, SessionEvent, ToolGuardrailStage};
 use crate::model::ModelInput;
 use realtime_agent::{RealtimeAgent, Tool, ToolError};
 use realtime_protocol::{CallId, ResponseId};
 use std::sync::Arc;
-use tokio::task::JoinError;
 
 impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
     /// The agent that made `response_id` (the current agent when unknown).
@@ -225,7 +226,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
     pub(super) async fn on_call_done(
         &mut self,
         running: Running<Ctx>,
-        outcome: Result<CallOutcome<Ctx>, JoinError>,
+        outcome: Result<CallOutcome<Ctx>, CallFailed>,
     ) {
         let Running { call, kind } = running;
         let (kind, outcome) = match (kind, outcome) {
@@ -255,9 +256,9 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 self.finish_call_with(agent, call_id, name, output.text, false, output.respond)
                     .await;
             }
-            (CallKind::InputGuard { .. }, Err(join)) => {
+            (CallKind::InputGuard { .. }, Err(failed)) => {
                 // A guardrail that fails cannot vouch for the call: it does not run.
-                let message = if join.is_panic() {
+                let message = if failed == CallFailed::Panicked {
                     "a tool input guardrail panicked"
                 } else {
                     "a tool input guardrail was cancelled"
@@ -272,8 +273,8 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                 let output = tool.format_error(&err);
                 self.finish_call(agent, call_id, name, output, true).await;
             }
-            (CallKind::Tool(tool), Err(join)) => {
-                let err = if join.is_panic() {
+            (CallKind::Tool(tool), Err(failed)) => {
+                let err = if failed == CallFailed::Panicked {
                     ToolError::Panicked { tool: name.clone() }
                 } else {
                     ToolError::Failed {

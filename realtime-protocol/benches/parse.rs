@@ -22,6 +22,8 @@ const RESPONSE_DONE: &str = r#"{"type":"response.done","event_id":"event_CkP1oC2
 
 const SESSION_UPDATED: &str = r#"{"type":"session.updated","event_id":"event_CkP1oC2s4A5Nd7XSzBe1y","session":{"type":"realtime","object":"realtime.session","id":"sess_CkP1oC9z0y1x2w3v4u5t8","model":"gpt-realtime","output_modalities":["audio"],"instructions":"You are a helpful assistant. Keep answers short.","tools":[{"type":"function","name":"get_weather","description":"Current weather for a city.","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}],"tool_choice":"auto","max_output_tokens":"inf","tracing":null,"prompt":null,"expires_at":1767225600,"audio":{"input":{"format":{"type":"audio/pcm","rate":24000},"transcription":{"model":"gpt-4o-mini-transcribe"},"noise_reduction":null,"turn_detection":{"type":"semantic_vad","eagerness":"auto","create_response":true,"interrupt_response":true}},"output":{"format":{"type":"audio/pcm","rate":24000},"voice":"marin","speed":1.0}},"include":null}}"#;
 
+const OUTPUT_ITEM_DONE: &str = r#"{"type":"response.output_item.done","event_id":"event_CkP1oC2s4A5Nd7XSzBe1z","response_id":"resp_CkP1oC9z0y1x2w3v4u5t6","output_index":0,"item":{"id":"item_CkP1oD8y7x6w5v4u3t2s2","type":"function_call","status":"completed","name":"get_weather","call_id":"call_CkP1oD1a2b3c4d5e","arguments":"{\"city\":\"Paris\"}"}}"#;
+
 fn bench(c: &mut Criterion) {
     let ga_audio = audio_delta("response.output_audio.delta");
     let beta_audio = audio_delta("response.audio.delta");
@@ -38,6 +40,9 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("ga/response_done_usage", |b| {
         b.iter(|| ga::ServerEvent::from_json(black_box(RESPONSE_DONE)).unwrap())
+    });
+    g.bench_function("ga/output_item_done_call", |b| {
+        b.iter(|| ga::ServerEvent::from_json(black_box(OUTPUT_ITEM_DONE)).unwrap())
     });
     g.bench_function("ga/session_updated", |b| {
         b.iter(|| ga::ServerEvent::from_json(black_box(SESSION_UPDATED)).unwrap())

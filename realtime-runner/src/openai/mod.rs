@@ -737,30 +737,62 @@ impl<P: Adapter> Stream for Events<P> {
     }
 }
 
-/// Usage from either dialect's usage object (the same shape, GA's with image counts), read
-/// through its JSON: once per response, and missing counts are zero.
-pub(crate) fn usage(wire: &impl serde::Serialize) -> crate::model::Usage {
-    let v = serde_json::to_value(wire).unwrap_or_default();
-    let n = |path: &str| {
-        v.pointer(path)
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0)
-    };
-    crate::model::Usage {
-        requests: 1,
-        input_tokens: n("/input_tokens"),
-        output_tokens: n("/output_tokens"),
-        total_tokens: n("/total_tokens"),
-        input_text_tokens: n("/input_token_details/text_tokens"),
-        input_audio_tokens: n("/input_token_details/audio_tokens"),
-        input_image_tokens: n("/input_token_details/image_tokens"),
-        cached_tokens: n("/input_token_details/cached_tokens"),
-        cached_text_tokens: n("/input_token_details/cached_tokens_details/text_tokens"),
-        cached_audio_tokens: n("/input_token_details/cached_tokens_details/audio_tokens"),
-        cached_image_tokens: n("/input_token_details/cached_tokens_details/image_tokens"),
-        output_text_tokens: n("/output_token_details/text_tokens"),
-        output_audio_tokens: n("/output_token_details/audio_tokens"),
+/// A response's usage object in either dialect (the same shape; GA's has image counts).
+pub(crate) trait WireUsage {
+    /// The counts; missing ones are zero. Once per response, field by field.
+    fn usage(&self) -> crate::model::Usage;
+}
+
+/// A token count: missing or negative is zero.
+fn count(n: Option<i64>) -> u64 {
+    n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0)
+}
+
+impl WireUsage for realtime_protocol::ga::ResponseUsage {
+    fn usage(&self) -> crate::model::Usage {
+        let input = self.input_token_details.as_ref();
+        let cached = input.and_then(|i| i.cached_tokens_details.as_ref());
+        let output = self.output_token_details.as_ref();
+        crate::model::Usage {
+            requests: 1,
+            input_tokens: count(self.input_tokens),
+            output_tokens: count(self.output_tokens),
+            total_tokens: count(self.total_tokens),
+            input_text_tokens: count(input.and_then(|i| i.text_tokens)),
+            input_audio_tokens: count(input.and_then(|i| i.audio_tokens)),
+            input_image_tokens: count(input.and_then(|i| i.image_tokens)),
+            cached_tokens: count(input.and_then(|i| i.cached_tokens)),
+            cached_text_tokens: count(cached.and_then(|c| c.text_tokens)),
+            cached_audio_tokens: count(cached.and_then(|c| c.audio_tokens)),
+            cached_image_tokens: count(cached.and_then(|c| c.image_tokens)),
+            output_text_tokens: count(output.and_then(|o| o.text_tokens)),
+            output_audio_tokens: count(output.and_then(|o| o.audio_tokens)),
+        }
     }
+}
+
+impl WireUsage for realtime_protocol::beta::ResponseUsage {
+    fn usage(&self) -> crate::model::Usage {
+        let input = self.input_token_details.as_ref();
+        let output = self.output_token_details.as_ref();
+        crate::model::Usage {
+            requests: 1,
+            input_tokens: count(self.input_tokens),
+            output_tokens: count(self.output_tokens),
+            total_tokens: count(self.total_tokens),
+            input_text_tokens: count(input.and_then(|i| i.text_tokens)),
+            input_audio_tokens: count(input.and_then(|i| i.audio_tokens)),
+            cached_tokens: count(input.and_then(|i| i.cached_tokens)),
+            output_text_tokens: count(output.and_then(|o| o.text_tokens)),
+            output_audio_tokens: count(output.and_then(|o| o.audio_tokens)),
+            ..crate::model::Usage::default()
+        }
+    }
+}
+
+/// Usage from either dialect's usage object.
+pub(crate) fn usage(wire: &impl WireUsage) -> crate::model::Usage {
+    wire.usage()
 }
 
 pub(crate) fn index(i: i64) -> u32 {
@@ -822,6 +854,20 @@ mod tests {
             (500, 300, 500)
         );
         assert_eq!(ub.input_image_tokens, 0);
+        assert_eq!((ub.cached_text_tokens, ub.cached_audio_tokens), (0, 0));
+        // Missing details and negative counts are zero.
+        let sparse: realtime_protocol::ga::ResponseUsage =
+            serde_json::from_value(serde_json::json!({"input_tokens": -5, "output_tokens": 7}))
+                .unwrap();
+        let us = usage(&sparse);
+        assert_eq!(
+            us,
+            crate::model::Usage {
+                requests: 1,
+                output_tokens: 7,
+                ..crate::model::Usage::default()
+            }
+        );
     }
 
     fn frame(kind: &str, output_index: &str, delta: &str) -> String {

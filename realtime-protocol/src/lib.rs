@@ -7,6 +7,7 @@ mod codec;
 mod error;
 pub mod ga;
 pub mod ids;
+mod nested;
 mod open_enum;
 mod serde_util;
 

@@ -1015,11 +1015,18 @@ impl<'a> Gen<'a> {
             let _ = writeln!(c, "Self::{vn}(v) => v.serialize(s),");
         }
         c.push_str("Self::Unknown(v) => v.serialize(s),\n} } }\n");
-        // Deserialize: buffer, read the tag, then parse the branch.
+        // Deserialize in one pass: read the entries up to the tags, then parse the branch
+        // from those and the rest of the map (`nested.rs`).
         let _ = writeln!(c, "impl<'de> serde::Deserialize<'de> for {name} {{ fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{");
-        c.push_str("let value = serde_json::Value::deserialize(d)?;\n");
-        c.push_str(&tag_dispatch(name, &variants));
-        c.push_str("} }\n");
+        c.push_str("struct V;\n");
+        let _ = writeln!(
+            c,
+            "impl<'de> serde::de::Visitor<'de> for V {{ type Value = {name};"
+        );
+        c.push_str("fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(\"a JSON object with a `type`\") }\n");
+        c.push_str("fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {\n");
+        c.push_str(&tag_dispatch(name, &variants)?);
+        c.push_str("} }\nd.deserialize_map(V)\n} }\n");
         self.emit(name, c)
     }
 
@@ -1134,10 +1141,23 @@ fn kind_word(k: Kind) -> &'static str {
     }
 }
 
-fn tag_dispatch(name: &str, variants: &[TagVariant]) -> String {
+fn tag_dispatch(name: &str, variants: &[TagVariant]) -> Res<String> {
+    let subs: BTreeSet<&str> = variants
+        .iter()
+        .filter_map(|v| v.2.as_ref().map(|(p, _)| p.as_str()))
+        .collect();
+    if subs.len() > 1 {
+        return Err(format!("{name}: more than one second tag ({subs:?})"));
+    }
+    let sub = subs
+        .first()
+        .map_or_else(|| "None".to_owned(), |p| format!("Some({})", lit(p)));
     let mut c = String::new();
-    c.push_str("let tag = match value.get(\"type\") { Some(serde_json::Value::String(t)) => t.as_str(), Some(_) => return Err(serde::de::Error::custom(\"`type` must be a string\")), None => return Err(serde::de::Error::missing_field(\"type\")) };\n");
-    c.push_str("let parsed = match tag {\n");
+    let _ = writeln!(
+        c,
+        "let (tags, members) = crate::nested::read_tags(map, {sub})?;"
+    );
+    c.push_str("match tags.kind() {\n");
     let mut seen = BTreeSet::new();
     for (_, tag, _, _) in variants {
         if !seen.insert(tag.clone()) {
@@ -1147,37 +1167,22 @@ fn tag_dispatch(name: &str, variants: &[TagVariant]) -> String {
         if group.len() == 1 && group[0].2.is_none() {
             let _ = writeln!(
                 c,
-                "{} => serde_json::from_value(value).map({name}::{}),",
+                "{} => members.parse().map({name}::{}),",
                 lit(tag),
                 group[0].0
             );
         } else {
-            let prop = group[0]
-                .2
-                .as_ref()
-                .map(|(p, _)| p.clone())
-                .unwrap_or_default();
-            let _ = writeln!(
-                c,
-                "{} => match value.get({}).and_then(serde_json::Value::as_str) {{",
-                lit(tag),
-                lit(&prop)
-            );
+            let _ = writeln!(c, "{} => match tags.sub() {{", lit(tag));
             for (vn, _, sub, _) in &group {
                 if let Some((_, v)) = sub {
-                    let _ = writeln!(
-                        c,
-                        "Some({}) => serde_json::from_value(value).map({name}::{vn}),",
-                        lit(v)
-                    );
+                    let _ = writeln!(c, "Some({}) => members.parse().map({name}::{vn}),", lit(v));
                 }
             }
-            let _ = writeln!(c, "_ => Ok({name}::Unknown(value)),\n}},");
+            let _ = writeln!(c, "_ => members.unknown().map({name}::Unknown),\n}},");
         }
     }
-    let _ = writeln!(c, "_ => Ok({name}::Unknown(value)),\n}};");
-    c.push_str("parsed.map_err(serde::de::Error::custom)\n");
-    c
+    let _ = writeln!(c, "_ => members.unknown().map({name}::Unknown),\n}}");
+    Ok(c)
 }
 
 fn strip_common_prefix(variants: &mut [(Kind, String, Ty)], union_name: &str) {

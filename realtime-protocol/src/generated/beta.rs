@@ -3995,26 +3995,43 @@ impl serde::Serialize for ConversationItemInputAudioTranscriptionCompletedUsage 
 impl<'de> serde::Deserialize<'de>
 for ConversationItemInputAudioTranscriptionCompletedUsage {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "tokens" => {
-                serde_json::from_value(value)
-                    .map(ConversationItemInputAudioTranscriptionCompletedUsage::Tokens)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ConversationItemInputAudioTranscriptionCompletedUsage;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
             }
-            "duration" => {
-                serde_json::from_value(value)
-                    .map(ConversationItemInputAudioTranscriptionCompletedUsage::Duration)
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, None)?;
+                match tags.kind() {
+                    "tokens" => {
+                        members
+                            .parse()
+                            .map(
+                                ConversationItemInputAudioTranscriptionCompletedUsage::Tokens,
+                            )
+                    }
+                    "duration" => {
+                        members
+                            .parse()
+                            .map(
+                                ConversationItemInputAudioTranscriptionCompletedUsage::Duration,
+                            )
+                    }
+                    _ => {
+                        members
+                            .unknown()
+                            .map(
+                                ConversationItemInputAudioTranscriptionCompletedUsage::Unknown,
+                            )
+                    }
+                }
             }
-            _ => {
-                Ok(ConversationItemInputAudioTranscriptionCompletedUsage::Unknown(value))
-            }
-        };
-        parsed.map_err(serde::de::Error::custom)
+        }
+        d.deserialize_map(V)
     }
 }
 /// The `conversation.item.input_audio_transcription.completed` event.

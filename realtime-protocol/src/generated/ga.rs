@@ -2590,25 +2590,30 @@ impl serde::Serialize for McpToolCallError {
 }
 impl<'de> serde::Deserialize<'de> for McpToolCallError {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "protocol_error" => {
-                serde_json::from_value(value).map(McpToolCallError::ProtocolError)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = McpToolCallError;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
             }
-            "tool_execution_error" => {
-                serde_json::from_value(value).map(McpToolCallError::ToolExecutionError)
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, None)?;
+                match tags.kind() {
+                    "protocol_error" => {
+                        members.parse().map(McpToolCallError::ProtocolError)
+                    }
+                    "tool_execution_error" => {
+                        members.parse().map(McpToolCallError::ToolExecutionError)
+                    }
+                    "http_error" => members.parse().map(McpToolCallError::HttpError),
+                    _ => members.unknown().map(McpToolCallError::Unknown),
+                }
             }
-            "http_error" => {
-                serde_json::from_value(value).map(McpToolCallError::HttpError)
-            }
-            _ => Ok(McpToolCallError::Unknown(value)),
-        };
-        parsed.map_err(serde::de::Error::custom)
+        }
+        d.deserialize_map(V)
     }
 }
 /// A Realtime item representing an invocation of a tool on an MCP server.
@@ -2797,48 +2802,53 @@ impl serde::Serialize for ConversationItem {
 }
 impl<'de> serde::Deserialize<'de> for ConversationItem {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "message" => {
-                match value.get("role").and_then(serde_json::Value::as_str) {
-                    Some("system") => {
-                        serde_json::from_value(value)
-                            .map(ConversationItem::MessageSystem)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ConversationItem;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, Some("role"))?;
+                match tags.kind() {
+                    "message" => {
+                        match tags.sub() {
+                            Some("system") => {
+                                members.parse().map(ConversationItem::MessageSystem)
+                            }
+                            Some("user") => {
+                                members.parse().map(ConversationItem::MessageUser)
+                            }
+                            Some("assistant") => {
+                                members.parse().map(ConversationItem::MessageAssistant)
+                            }
+                            _ => members.unknown().map(ConversationItem::Unknown),
+                        }
                     }
-                    Some("user") => {
-                        serde_json::from_value(value).map(ConversationItem::MessageUser)
+                    "function_call" => {
+                        members.parse().map(ConversationItem::FunctionCall)
                     }
-                    Some("assistant") => {
-                        serde_json::from_value(value)
-                            .map(ConversationItem::MessageAssistant)
+                    "function_call_output" => {
+                        members.parse().map(ConversationItem::FunctionCallOutput)
                     }
-                    _ => Ok(ConversationItem::Unknown(value)),
+                    "mcp_approval_response" => {
+                        members.parse().map(ConversationItem::McpApprovalResponse)
+                    }
+                    "mcp_list_tools" => {
+                        members.parse().map(ConversationItem::McpListTools)
+                    }
+                    "mcp_call" => members.parse().map(ConversationItem::McpCall),
+                    "mcp_approval_request" => {
+                        members.parse().map(ConversationItem::McpApprovalRequest)
+                    }
+                    _ => members.unknown().map(ConversationItem::Unknown),
                 }
             }
-            "function_call" => {
-                serde_json::from_value(value).map(ConversationItem::FunctionCall)
-            }
-            "function_call_output" => {
-                serde_json::from_value(value).map(ConversationItem::FunctionCallOutput)
-            }
-            "mcp_approval_response" => {
-                serde_json::from_value(value).map(ConversationItem::McpApprovalResponse)
-            }
-            "mcp_list_tools" => {
-                serde_json::from_value(value).map(ConversationItem::McpListTools)
-            }
-            "mcp_call" => serde_json::from_value(value).map(ConversationItem::McpCall),
-            "mcp_approval_request" => {
-                serde_json::from_value(value).map(ConversationItem::McpApprovalRequest)
-            }
-            _ => Ok(ConversationItem::Unknown(value)),
-        };
-        parsed.map_err(serde::de::Error::custom)
+        }
+        d.deserialize_map(V)
     }
 }
 /// The `conversation.item.create` event.
@@ -3327,19 +3337,26 @@ impl serde::Serialize for AudioFormat {
 }
 impl<'de> serde::Deserialize<'de> for AudioFormat {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "audio/pcm" => serde_json::from_value(value).map(AudioFormat::AudioPcm),
-            "audio/pcmu" => serde_json::from_value(value).map(AudioFormat::AudioPcmu),
-            "audio/pcma" => serde_json::from_value(value).map(AudioFormat::AudioPcma),
-            _ => Ok(AudioFormat::Unknown(value)),
-        };
-        parsed.map_err(serde::de::Error::custom)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = AudioFormat;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, None)?;
+                match tags.kind() {
+                    "audio/pcm" => members.parse().map(AudioFormat::AudioPcm),
+                    "audio/pcmu" => members.parse().map(AudioFormat::AudioPcmu),
+                    "audio/pcma" => members.parse().map(AudioFormat::AudioPcma),
+                    _ => members.unknown().map(AudioFormat::Unknown),
+                }
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 ///
@@ -4084,18 +4101,25 @@ impl serde::Serialize for Tool {
 }
 impl<'de> serde::Deserialize<'de> for Tool {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "function" => serde_json::from_value(value).map(Tool::Function),
-            "mcp" => serde_json::from_value(value).map(Tool::Mcp),
-            _ => Ok(Tool::Unknown(value)),
-        };
-        parsed.map_err(serde::de::Error::custom)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Tool;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, None)?;
+                match tags.kind() {
+                    "function" => members.parse().map(Tool::Function),
+                    "mcp" => members.parse().map(Tool::Mcp),
+                    _ => members.unknown().map(Tool::Unknown),
+                }
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 /// Controls which (if any) tool is called by the model.
@@ -4283,18 +4307,25 @@ impl serde::Serialize for ToolChoiceObject {
 }
 impl<'de> serde::Deserialize<'de> for ToolChoiceObject {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "function" => serde_json::from_value(value).map(ToolChoiceObject::Function),
-            "mcp" => serde_json::from_value(value).map(ToolChoiceObject::Mcp),
-            _ => Ok(ToolChoiceObject::Unknown(value)),
-        };
-        parsed.map_err(serde::de::Error::custom)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ToolChoiceObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, None)?;
+                match tags.kind() {
+                    "function" => members.parse().map(ToolChoiceObject::Function),
+                    "mcp" => members.parse().map(ToolChoiceObject::Mcp),
+                    _ => members.unknown().map(ToolChoiceObject::Unknown),
+                }
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 /// How the model chooses tools. Provide one of the string modes or force a specific
@@ -4947,28 +4978,42 @@ impl serde::Serialize for ResponsePromptVariablesValueObject {
 }
 impl<'de> serde::Deserialize<'de> for ResponsePromptVariablesValueObject {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "input_text" => {
-                serde_json::from_value(value)
-                    .map(ResponsePromptVariablesValueObject::InputText)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ResponsePromptVariablesValueObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
             }
-            "input_image" => {
-                serde_json::from_value(value)
-                    .map(ResponsePromptVariablesValueObject::InputImage)
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, None)?;
+                match tags.kind() {
+                    "input_text" => {
+                        members
+                            .parse()
+                            .map(ResponsePromptVariablesValueObject::InputText)
+                    }
+                    "input_image" => {
+                        members
+                            .parse()
+                            .map(ResponsePromptVariablesValueObject::InputImage)
+                    }
+                    "input_file" => {
+                        members
+                            .parse()
+                            .map(ResponsePromptVariablesValueObject::InputFile)
+                    }
+                    _ => {
+                        members
+                            .unknown()
+                            .map(ResponsePromptVariablesValueObject::Unknown)
+                    }
+                }
             }
-            "input_file" => {
-                serde_json::from_value(value)
-                    .map(ResponsePromptVariablesValueObject::InputFile)
-            }
-            _ => Ok(ResponsePromptVariablesValueObject::Unknown(value)),
-        };
-        parsed.map_err(serde::de::Error::custom)
+        }
+        d.deserialize_map(V)
     }
 }
 ///
@@ -5844,20 +5889,25 @@ impl serde::Serialize for TurnDetection {
 }
 impl<'de> serde::Deserialize<'de> for TurnDetection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "server_vad" => serde_json::from_value(value).map(TurnDetection::ServerVad),
-            "semantic_vad" => {
-                serde_json::from_value(value).map(TurnDetection::SemanticVad)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = TurnDetection;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
             }
-            _ => Ok(TurnDetection::Unknown(value)),
-        };
-        parsed.map_err(serde::de::Error::custom)
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, None)?;
+                match tags.kind() {
+                    "server_vad" => members.parse().map(TurnDetection::ServerVad),
+                    "semantic_vad" => members.parse().map(TurnDetection::SemanticVad),
+                    _ => members.unknown().map(TurnDetection::Unknown),
+                }
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -6732,20 +6782,25 @@ impl serde::Serialize for SessionConfig {
 }
 impl<'de> serde::Deserialize<'de> for SessionConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "realtime" => serde_json::from_value(value).map(SessionConfig::Realtime),
-            "transcription" => {
-                serde_json::from_value(value).map(SessionConfig::Transcription)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SessionConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
             }
-            _ => Ok(SessionConfig::Unknown(value)),
-        };
-        parsed.map_err(serde::de::Error::custom)
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, None)?;
+                match tags.kind() {
+                    "realtime" => members.parse().map(SessionConfig::Realtime),
+                    "transcription" => members.parse().map(SessionConfig::Transcription),
+                    _ => members.unknown().map(SessionConfig::Unknown),
+                }
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 /// The `session.update` event.
@@ -7123,26 +7178,43 @@ impl serde::Serialize for ConversationItemInputAudioTranscriptionCompletedUsage 
 impl<'de> serde::Deserialize<'de>
 for ConversationItemInputAudioTranscriptionCompletedUsage {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "tokens" => {
-                serde_json::from_value(value)
-                    .map(ConversationItemInputAudioTranscriptionCompletedUsage::Tokens)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ConversationItemInputAudioTranscriptionCompletedUsage;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
             }
-            "duration" => {
-                serde_json::from_value(value)
-                    .map(ConversationItemInputAudioTranscriptionCompletedUsage::Duration)
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, None)?;
+                match tags.kind() {
+                    "tokens" => {
+                        members
+                            .parse()
+                            .map(
+                                ConversationItemInputAudioTranscriptionCompletedUsage::Tokens,
+                            )
+                    }
+                    "duration" => {
+                        members
+                            .parse()
+                            .map(
+                                ConversationItemInputAudioTranscriptionCompletedUsage::Duration,
+                            )
+                    }
+                    _ => {
+                        members
+                            .unknown()
+                            .map(
+                                ConversationItemInputAudioTranscriptionCompletedUsage::Unknown,
+                            )
+                    }
+                }
             }
-            _ => {
-                Ok(ConversationItemInputAudioTranscriptionCompletedUsage::Unknown(value))
-            }
-        };
-        parsed.map_err(serde::de::Error::custom)
+        }
+        d.deserialize_map(V)
     }
 }
 /// The `conversation.item.input_audio_transcription.completed` event.
@@ -9858,20 +9930,25 @@ impl serde::Serialize for SessionState {
 }
 impl<'de> serde::Deserialize<'de> for SessionState {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let tag = match value.get("type") {
-            Some(serde_json::Value::String(t)) => t.as_str(),
-            Some(_) => return Err(serde::de::Error::custom("`type` must be a string")),
-            None => return Err(serde::de::Error::missing_field("type")),
-        };
-        let parsed = match tag {
-            "realtime" => serde_json::from_value(value).map(SessionState::Realtime),
-            "transcription" => {
-                serde_json::from_value(value).map(SessionState::Transcription)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SessionState;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type`")
             }
-            _ => Ok(SessionState::Unknown(value)),
-        };
-        parsed.map_err(serde::de::Error::custom)
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (tags, members) = crate::nested::read_tags(map, None)?;
+                match tags.kind() {
+                    "realtime" => members.parse().map(SessionState::Realtime),
+                    "transcription" => members.parse().map(SessionState::Transcription),
+                    _ => members.unknown().map(SessionState::Unknown),
+                }
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 /// The `session.created` event.

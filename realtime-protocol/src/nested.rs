@@ -10,10 +10,13 @@
 //! tree of maps and strings built and torn down for every item of every event. A member whose
 //! tags no type of this version knows is still kept whole as JSON (`Unknown`).
 
-use serde::de::value::StringDeserializer;
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::de::value::{MapDeserializer, SeqDeserializer};
+use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::forward_to_deserialize_any;
+use serde::Deserialize as _;
 use serde_json::Value;
+use std::fmt;
+use std::marker::PhantomData;
 
 /// A member's tags: `type`, and the second tag's value when the union has one and it is a
 /// string.
@@ -41,23 +44,23 @@ impl Tags {
 pub(crate) fn read_tags<'de, A: MapAccess<'de>>(
     mut map: A,
     sub: Option<&'static str>,
-) -> Result<(Tags, Members<A>), A::Error> {
+) -> Result<(Tags, Members<'de, A>), A::Error> {
     let mut held = Vec::new();
     let mut kind: Option<String> = None;
     // `None`: not seen yet; `Some(None)`: seen, not a string.
     let mut sub_value: Option<Option<String>> = None;
     while kind.is_none() || (sub.is_some() && sub_value.is_none()) {
-        let Some(key) = map.next_key::<String>()? else {
+        let Some(key) = map.next_key::<Held<'de>>()? else {
             break;
         };
-        let value: Value = map.next_value()?;
-        if key == "type" {
-            match &value {
-                Value::String(s) => kind = Some(s.clone()),
-                _ => return Err(de::Error::custom("`type` must be a string")),
-            }
-        } else if Some(key.as_str()) == sub {
-            sub_value = Some(value.as_str().map(str::to_owned));
+        let value: Held<'de> = map.next_value()?;
+        match key.as_str() {
+            Some("type") => match value.as_str() {
+                Some(s) => kind = Some(s.to_owned()),
+                None => return Err(de::Error::custom("`type` must be a string")),
+            },
+            Some(k) if Some(k) == sub => sub_value = Some(value.as_str().map(str::to_owned)),
+            _ => {}
         }
         held.push((key, value));
     }
@@ -77,14 +80,14 @@ pub(crate) fn read_tags<'de, A: MapAccess<'de>>(
 }
 
 /// A member's entries: those held while reading its tags, then the rest of the live map.
-pub(crate) struct Members<A> {
-    held: std::vec::IntoIter<(String, Value)>,
+pub(crate) struct Members<'de, A> {
+    held: std::vec::IntoIter<(Held<'de>, Held<'de>)>,
     /// The value of the held entry whose key was just given out.
-    pending: Option<Value>,
+    pending: Option<Held<'de>>,
     rest: A,
 }
 
-impl<'de, A: MapAccess<'de>> Members<A> {
+impl<'de, A: MapAccess<'de>> Members<'de, A> {
     /// Parses the member as `T`.
     ///
     /// # Errors
@@ -98,7 +101,12 @@ impl<'de, A: MapAccess<'de>> Members<A> {
     /// # Errors
     /// The map's own error.
     pub(crate) fn unknown(mut self) -> Result<Value, A::Error> {
-        let mut object: serde_json::Map<String, Value> = self.held.collect();
+        let mut object = serde_json::Map::new();
+        for (key, value) in self.held.by_ref() {
+            let key = String::deserialize(HeldDe::<A::Error>::new(key))?;
+            let value = Value::deserialize(HeldDe::<A::Error>::new(value))?;
+            object.insert(key, value);
+        }
         while let Some((key, value)) = self.rest.next_entry::<String, Value>()? {
             object.insert(key, value);
         }
@@ -106,7 +114,7 @@ impl<'de, A: MapAccess<'de>> Members<A> {
     }
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for Members<A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Members<'de, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -115,16 +123,14 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Members<A> {
     ) -> Result<Option<K::Value>, A::Error> {
         if let Some((key, value)) = self.held.next() {
             self.pending = Some(value);
-            return seed
-                .deserialize(StringDeserializer::<A::Error>::new(key))
-                .map(Some);
+            return seed.deserialize(HeldDe::new(key)).map(Some);
         }
         self.rest.next_key_seed(seed)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
         match self.pending.take() {
-            Some(value) => seed.deserialize(value).map_err(de::Error::custom),
+            Some(value) => seed.deserialize(HeldDe::new(value)),
             None => self.rest.next_value_seed(seed),
         }
     }
@@ -134,7 +140,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Members<A> {
     }
 }
 
-impl<'de, A: MapAccess<'de>> de::Deserializer<'de> for Members<A> {
+impl<'de, A: MapAccess<'de>> de::Deserializer<'de> for Members<'de, A> {
     type Error = A::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
@@ -145,6 +151,205 @@ impl<'de, A: MapAccess<'de>> de::Deserializer<'de> for Members<A> {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
         option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
         identifier ignored_any
+    }
+}
+
+/// An entry's value, held while the tags are read: a small JSON tree whose strings are
+/// borrowed from the text when they have no escapes (a `serde_json::Value` would copy each).
+enum Held<'de> {
+    Null,
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Str(&'de str),
+    String(String),
+    Seq(Vec<Held<'de>>),
+    Map(Vec<(Held<'de>, Held<'de>)>),
+}
+
+impl Held<'_> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Held::Str(s) => Some(s),
+            Held::String(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Held<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(HeldVisitor)
+    }
+}
+
+struct HeldVisitor;
+
+impl<'de> Visitor<'de> for HeldVisitor {
+    type Value = Held<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Held::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Held::I64(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Held::U64(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Held::F64(v))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Held::Str(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Held::String(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Held::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Held::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Held::Null)
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Held::deserialize(d)
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Held::Seq(items))
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(Held::Map(entries))
+    }
+}
+
+/// Replays a held value to whatever parses it, as the text would have.
+struct HeldDe<'de, E> {
+    value: Held<'de>,
+    error: PhantomData<E>,
+}
+
+impl<'de, E> HeldDe<'de, E> {
+    fn new(value: Held<'de>) -> Self {
+        Self {
+            value,
+            error: PhantomData,
+        }
+    }
+}
+
+impl<'de, E: de::Error> IntoDeserializer<'de, E> for HeldDe<'de, E> {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+fn held_de<'de, E>(value: Held<'de>) -> HeldDe<'de, E> {
+    HeldDe::new(value)
+}
+
+impl<'de, E: de::Error> de::Deserializer<'de> for HeldDe<'de, E> {
+    type Error = E;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        match self.value {
+            Held::Null => visitor.visit_unit(),
+            Held::Bool(v) => visitor.visit_bool(v),
+            Held::I64(v) => visitor.visit_i64(v),
+            Held::U64(v) => visitor.visit_u64(v),
+            Held::F64(v) => visitor.visit_f64(v),
+            Held::Str(v) => visitor.visit_borrowed_str(v),
+            Held::String(v) => visitor.visit_string(v),
+            Held::Seq(items) => {
+                let mut seq = SeqDeserializer::new(items.into_iter().map(held_de::<E>));
+                let value = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(value)
+            }
+            Held::Map(entries) => {
+                let mut map = MapDeserializer::new(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (held_de::<E>(k), held_de::<E>(v))),
+                );
+                let value = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(value)
+            }
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        match self.value {
+            Held::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, E> {
+        match self.value {
+            Held::Str(v) => de::value::BorrowedStrDeserializer::<E>::new(v)
+                .deserialize_enum(name, variants, visitor),
+            Held::String(v) => {
+                de::value::StringDeserializer::<E>::new(v).deserialize_enum(name, variants, visitor)
+            }
+            Held::Map(entries) => {
+                let map = MapDeserializer::new(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (held_de::<E>(k), held_de::<E>(v))),
+                );
+                visitor.visit_enum(de::value::MapAccessDeserializer::new(map))
+            }
+            other => HeldDe::<E>::new(other).deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, E> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
     }
 }
 
@@ -274,6 +479,78 @@ mod tests {
             "{missing_field}"
         );
         assert!(decode(r#"{"item":{"type":"function_call","name":"f""#).is_err());
+    }
+
+    /// Every kind of JSON value, held (the tags come last) or read live, parses the same.
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Wide {
+        r#type: String,
+        s: String,
+        escaped: String,
+        n: i64,
+        neg: i64,
+        f: f64,
+        big: u64,
+        b: bool,
+        none: Option<String>,
+        some: Option<u32>,
+        list: Vec<Option<u8>>,
+        nested: std::collections::BTreeMap<String, Vec<String>>,
+        mode: Mode,
+        free: Value,
+        #[serde(default)]
+        missing: Option<String>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Mode {
+        Fast,
+        Slow,
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct OnlyWide(Wide);
+
+    impl<'de> Deserialize<'de> for OnlyWide {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = OnlyWide;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a wide member")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OnlyWide, A::Error> {
+                    let (tags, members) = read_tags(map, None)?;
+                    assert_eq!(tags.kind(), "wide");
+                    members.parse().map(OnlyWide)
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+
+    #[test]
+    fn held_values_parse_as_the_text_would() {
+        let body = r#""s":"plain","escaped":"a\"b\u00e9\n","n":7,"neg":-3,"f":1.5,"big":18446744073709551615,"b":true,"none":null,"some":4,"list":[1,null,3],"nested":{"k":["x","y\t"]},"mode":"slow","free":{"a":[1,2.5,"z",null,false]}"#;
+        let direct: Wide = serde_json::from_str(&format!(r#"{{"type":"wide",{body}}}"#)).unwrap();
+        let last: OnlyWide = serde_json::from_str(&format!(r#"{{{body},"type":"wide"}}"#)).unwrap();
+        assert_eq!(last.0, direct);
+        assert_eq!(direct.escaped, "a\"b\u{e9}\n");
+        assert_eq!(direct.mode, Mode::Slow);
+        let from_value: OnlyWide = serde_json::from_value(
+            serde_json::from_str(&format!(r#"{{{body},"type":"wide"}}"#)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(from_value.0, direct);
+        // A held value of the wrong type is the field's error.
+        let err = serde_json::from_str::<OnlyWide>(&format!(
+            r#"{{{},"type":"wide"}}"#,
+            body.replace(r#""mode":"slow""#, r#""mode":"medium""#)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("unknown variant `medium`"), "{err}");
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! The decoding path of the tagged unions nested inside events (a conversation item, an audio
-//! format, a session): one pass over the member, no tree.
+//! format, a session): one pass over the member.
 //!
 //! The member's entries are read in order until its `type` (and, for a union that has one, a
-//! second tag such as a message's `role`) is known; only the entries before that point are
-//! held, as small JSON values. The member the tags name is then parsed from those held
-//! entries followed by the rest of the live map, straight from the text.
+//! second tag such as a message's `role`) is known. Only the entries before that point are
+//! held, as small trees whose strings are borrowed from the text (`Held`). The member the tags
+//! name is then parsed from those held entries followed by the rest of the live map, straight
+//! from the text. When the tags come first, as the service writes them, almost nothing is held.
 //!
 //! What this replaces buffered every member into a `serde_json::Value` and converted that: a
-//! tree of maps and strings built and torn down for every item of every event. A member whose
-//! tags no type of this version knows is still kept whole as JSON (`Unknown`).
+//! tree of maps and copied strings, built and torn down for every item of every event. A
+//! member whose tags no type of this version knows is still kept whole as JSON (`Unknown`).
 
 use serde::de::value::{MapDeserializer, SeqDeserializer};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
@@ -277,6 +278,22 @@ fn held_de<'de, E>(value: Held<'de>) -> HeldDe<'de, E> {
     HeldDe::new(value)
 }
 
+type HeldEntry<'de> = (Held<'de>, Held<'de>);
+type HeldEntryDe<'de, E> = (HeldDe<'de, E>, HeldDe<'de, E>);
+type HeldMap<'de, E> = MapDeserializer<
+    'de,
+    std::iter::Map<std::vec::IntoIter<HeldEntry<'de>>, fn(HeldEntry<'de>) -> HeldEntryDe<'de, E>>,
+    E,
+>;
+
+/// A held object's entries, replayed as a map.
+fn held_map<'de, E: de::Error>(entries: Vec<HeldEntry<'de>>) -> HeldMap<'de, E> {
+    fn entry<'de, E>((k, v): HeldEntry<'de>) -> HeldEntryDe<'de, E> {
+        (HeldDe::new(k), HeldDe::new(v))
+    }
+    MapDeserializer::new(entries.into_iter().map(entry::<E> as fn(_) -> _))
+}
+
 impl<'de, E: de::Error> de::Deserializer<'de> for HeldDe<'de, E> {
     type Error = E;
 
@@ -296,11 +313,7 @@ impl<'de, E: de::Error> de::Deserializer<'de> for HeldDe<'de, E> {
                 Ok(value)
             }
             Held::Map(entries) => {
-                let mut map = MapDeserializer::new(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (held_de::<E>(k), held_de::<E>(v))),
-                );
+                let mut map = held_map::<E>(entries);
                 let value = visitor.visit_map(&mut map)?;
                 map.end()?;
                 Ok(value)
@@ -327,14 +340,9 @@ impl<'de, E: de::Error> de::Deserializer<'de> for HeldDe<'de, E> {
             Held::String(v) => {
                 de::value::StringDeserializer::<E>::new(v).deserialize_enum(name, variants, visitor)
             }
-            Held::Map(entries) => {
-                let map = MapDeserializer::new(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (held_de::<E>(k), held_de::<E>(v))),
-                );
-                visitor.visit_enum(de::value::MapAccessDeserializer::new(map))
-            }
+            Held::Map(entries) => visitor.visit_enum(de::value::MapAccessDeserializer::new(
+                held_map::<E>(entries),
+            )),
             other => HeldDe::<E>::new(other).deserialize_any(visitor),
         }
     }

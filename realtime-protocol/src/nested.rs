@@ -38,11 +38,51 @@ impl Tags {
     }
 }
 
+/// A tagged union nested in events: which member its tags name (the generator writes `pick`).
+pub(crate) trait TaggedUnion: Sized {
+    /// The second tag (a message's `role`), when the union has one.
+    const SUB_TAG: Option<&'static str>;
+
+    /// Parses the member the tags name, or keeps an unknown one as JSON.
+    ///
+    /// # Errors
+    /// The member's own error.
+    fn pick<'de, A: MapAccess<'de>>(
+        tags: &Tags,
+        members: Members<'de, A>,
+    ) -> Result<Self, A::Error>;
+}
+
+/// `Deserialize` for every [`TaggedUnion`].
+///
+/// # Errors
+/// Not an object, `type` missing or not a string, or the member's own error.
+pub(crate) fn deserialize_union<'de, D: de::Deserializer<'de>, T: TaggedUnion>(
+    d: D,
+) -> Result<T, D::Error> {
+    d.deserialize_map(UnionVisitor(PhantomData))
+}
+
+struct UnionVisitor<T>(PhantomData<T>);
+
+impl<'de, T: TaggedUnion> Visitor<'de> for UnionVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object with a `type`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        let (tags, members) = read_tags(map, T::SUB_TAG)?;
+        T::pick(&tags, members)
+    }
+}
+
 /// Reads a member's entries until its tags are known.
 ///
 /// # Errors
 /// `type` is missing or not a string, or the map's own error.
-pub(crate) fn read_tags<'de, A: MapAccess<'de>>(
+fn read_tags<'de, A: MapAccess<'de>>(
     mut map: A,
     sub: Option<&'static str>,
 ) -> Result<(Tags, Members<'de, A>), A::Error> {
@@ -387,24 +427,24 @@ mod tests {
         name: String,
     }
 
+    impl TaggedUnion for Item {
+        const SUB_TAG: Option<&'static str> = Some("role");
+
+        fn pick<'de, A: MapAccess<'de>>(
+            tags: &Tags,
+            members: Members<'de, A>,
+        ) -> Result<Self, A::Error> {
+            match (tags.kind(), tags.sub()) {
+                ("message", Some("user")) => members.parse().map(Item::User),
+                ("function_call", _) => members.parse().map(Item::Call),
+                _ => members.unknown().map(Item::Unknown),
+            }
+        }
+    }
+
     impl<'de> Deserialize<'de> for Item {
         fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Item;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("an item")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item, A::Error> {
-                    let (tags, members) = read_tags(map, Some("role"))?;
-                    match (tags.kind(), tags.sub()) {
-                        ("message", Some("user")) => members.parse().map(Item::User),
-                        ("function_call", _) => members.parse().map(Item::Call),
-                        _ => members.unknown().map(Item::Unknown),
-                    }
-                }
-            }
-            d.deserialize_map(V)
+            deserialize_union(d)
         }
     }
 
@@ -520,21 +560,21 @@ mod tests {
     #[derive(Debug, PartialEq)]
     struct OnlyWide(Wide);
 
+    impl TaggedUnion for OnlyWide {
+        const SUB_TAG: Option<&'static str> = None;
+
+        fn pick<'de, A: MapAccess<'de>>(
+            tags: &Tags,
+            members: Members<'de, A>,
+        ) -> Result<Self, A::Error> {
+            assert_eq!(tags.kind(), "wide");
+            members.parse().map(OnlyWide)
+        }
+    }
+
     impl<'de> Deserialize<'de> for OnlyWide {
         fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = OnlyWide;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a wide member")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OnlyWide, A::Error> {
-                    let (tags, members) = read_tags(map, None)?;
-                    assert_eq!(tags.kind(), "wide");
-                    members.parse().map(OnlyWide)
-                }
-            }
-            d.deserialize_map(V)
+            deserialize_union(d)
         }
     }
 

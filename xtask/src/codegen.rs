@@ -1015,18 +1015,10 @@ impl<'a> Gen<'a> {
             let _ = writeln!(c, "Self::{vn}(v) => v.serialize(s),");
         }
         c.push_str("Self::Unknown(v) => v.serialize(s),\n} } }\n");
-        // Deserialize in one pass: read the entries up to the tags, then parse the branch
-        // from those and the rest of the map (`nested.rs`).
-        let _ = writeln!(c, "impl<'de> serde::Deserialize<'de> for {name} {{ fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{");
-        c.push_str("struct V;\n");
-        let _ = writeln!(
-            c,
-            "impl<'de> serde::de::Visitor<'de> for V {{ type Value = {name};"
-        );
-        c.push_str("fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(\"a JSON object with a `type`\") }\n");
-        c.push_str("fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {\n");
+        // Deserialize in one pass (`nested.rs`): the shared visitor reads the entries up to
+        // the tags; `pick` parses the member they name from those and the rest of the map.
         c.push_str(&tag_dispatch(name, &variants)?);
-        c.push_str("} }\nd.deserialize_map(V)\n} }\n");
+        let _ = writeln!(c, "impl<'de> serde::Deserialize<'de> for {name} {{ fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{ crate::nested::deserialize_union(d) }} }}");
         self.emit(name, c)
     }
 
@@ -1153,10 +1145,9 @@ fn tag_dispatch(name: &str, variants: &[TagVariant]) -> Res<String> {
         .first()
         .map_or_else(|| "None".to_owned(), |p| format!("Some({})", lit(p)));
     let mut c = String::new();
-    let _ = writeln!(
-        c,
-        "let (tags, members) = crate::nested::read_tags(map, {sub})?;"
-    );
+    let _ = writeln!(c, "impl crate::nested::TaggedUnion for {name} {{");
+    let _ = writeln!(c, "const SUB_TAG: Option<&'static str> = {sub};");
+    c.push_str("fn pick<'de, A: serde::de::MapAccess<'de>>(tags: &crate::nested::Tags, members: crate::nested::Members<'de, A>) -> Result<Self, A::Error> {\n");
     c.push_str("match tags.kind() {\n");
     let mut seen = BTreeSet::new();
     for (_, tag, _, _) in variants {
@@ -1181,7 +1172,10 @@ fn tag_dispatch(name: &str, variants: &[TagVariant]) -> Res<String> {
             let _ = writeln!(c, "_ => members.unknown().map({name}::Unknown),\n}},");
         }
     }
-    let _ = writeln!(c, "_ => members.unknown().map({name}::Unknown),\n}}");
+    let _ = writeln!(
+        c,
+        "_ => members.unknown().map({name}::Unknown),\n}}\n}}\n}}"
+    );
     Ok(c)
 }
 

@@ -3992,46 +3992,36 @@ impl serde::Serialize for ConversationItemInputAudioTranscriptionCompletedUsage 
         }
     }
 }
+impl crate::nested::TaggedUnion
+for ConversationItemInputAudioTranscriptionCompletedUsage {
+    const SUB_TAG: Option<&'static str> = None;
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "tokens" => {
+                members
+                    .parse()
+                    .map(ConversationItemInputAudioTranscriptionCompletedUsage::Tokens)
+            }
+            "duration" => {
+                members
+                    .parse()
+                    .map(ConversationItemInputAudioTranscriptionCompletedUsage::Duration)
+            }
+            _ => {
+                members
+                    .unknown()
+                    .map(ConversationItemInputAudioTranscriptionCompletedUsage::Unknown)
+            }
+        }
+    }
+}
 impl<'de> serde::Deserialize<'de>
 for ConversationItemInputAudioTranscriptionCompletedUsage {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ConversationItemInputAudioTranscriptionCompletedUsage;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, None)?;
-                match tags.kind() {
-                    "tokens" => {
-                        members
-                            .parse()
-                            .map(
-                                ConversationItemInputAudioTranscriptionCompletedUsage::Tokens,
-                            )
-                    }
-                    "duration" => {
-                        members
-                            .parse()
-                            .map(
-                                ConversationItemInputAudioTranscriptionCompletedUsage::Duration,
-                            )
-                    }
-                    _ => {
-                        members
-                            .unknown()
-                            .map(
-                                ConversationItemInputAudioTranscriptionCompletedUsage::Unknown,
-                            )
-                    }
-                }
-            }
-        }
-        d.deserialize_map(V)
+        crate::nested::deserialize_union(d)
     }
 }
 /// The `conversation.item.input_audio_transcription.completed` event.

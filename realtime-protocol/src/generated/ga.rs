@@ -2588,32 +2588,25 @@ impl serde::Serialize for McpToolCallError {
         }
     }
 }
+impl crate::nested::TaggedUnion for McpToolCallError {
+    const SUB_TAG: Option<&'static str> = None;
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "protocol_error" => members.parse().map(McpToolCallError::ProtocolError),
+            "tool_execution_error" => {
+                members.parse().map(McpToolCallError::ToolExecutionError)
+            }
+            "http_error" => members.parse().map(McpToolCallError::HttpError),
+            _ => members.unknown().map(McpToolCallError::Unknown),
+        }
+    }
+}
 impl<'de> serde::Deserialize<'de> for McpToolCallError {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = McpToolCallError;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, None)?;
-                match tags.kind() {
-                    "protocol_error" => {
-                        members.parse().map(McpToolCallError::ProtocolError)
-                    }
-                    "tool_execution_error" => {
-                        members.parse().map(McpToolCallError::ToolExecutionError)
-                    }
-                    "http_error" => members.parse().map(McpToolCallError::HttpError),
-                    _ => members.unknown().map(McpToolCallError::Unknown),
-                }
-            }
-        }
-        d.deserialize_map(V)
+        crate::nested::deserialize_union(d)
     }
 }
 /// A Realtime item representing an invocation of a tool on an MCP server.
@@ -2800,55 +2793,44 @@ impl serde::Serialize for ConversationItem {
         }
     }
 }
-impl<'de> serde::Deserialize<'de> for ConversationItem {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ConversationItem;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, Some("role"))?;
-                match tags.kind() {
-                    "message" => {
-                        match tags.sub() {
-                            Some("system") => {
-                                members.parse().map(ConversationItem::MessageSystem)
-                            }
-                            Some("user") => {
-                                members.parse().map(ConversationItem::MessageUser)
-                            }
-                            Some("assistant") => {
-                                members.parse().map(ConversationItem::MessageAssistant)
-                            }
-                            _ => members.unknown().map(ConversationItem::Unknown),
-                        }
+impl crate::nested::TaggedUnion for ConversationItem {
+    const SUB_TAG: Option<&'static str> = Some("role");
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "message" => {
+                match tags.sub() {
+                    Some("system") => {
+                        members.parse().map(ConversationItem::MessageSystem)
                     }
-                    "function_call" => {
-                        members.parse().map(ConversationItem::FunctionCall)
-                    }
-                    "function_call_output" => {
-                        members.parse().map(ConversationItem::FunctionCallOutput)
-                    }
-                    "mcp_approval_response" => {
-                        members.parse().map(ConversationItem::McpApprovalResponse)
-                    }
-                    "mcp_list_tools" => {
-                        members.parse().map(ConversationItem::McpListTools)
-                    }
-                    "mcp_call" => members.parse().map(ConversationItem::McpCall),
-                    "mcp_approval_request" => {
-                        members.parse().map(ConversationItem::McpApprovalRequest)
+                    Some("user") => members.parse().map(ConversationItem::MessageUser),
+                    Some("assistant") => {
+                        members.parse().map(ConversationItem::MessageAssistant)
                     }
                     _ => members.unknown().map(ConversationItem::Unknown),
                 }
             }
+            "function_call" => members.parse().map(ConversationItem::FunctionCall),
+            "function_call_output" => {
+                members.parse().map(ConversationItem::FunctionCallOutput)
+            }
+            "mcp_approval_response" => {
+                members.parse().map(ConversationItem::McpApprovalResponse)
+            }
+            "mcp_list_tools" => members.parse().map(ConversationItem::McpListTools),
+            "mcp_call" => members.parse().map(ConversationItem::McpCall),
+            "mcp_approval_request" => {
+                members.parse().map(ConversationItem::McpApprovalRequest)
+            }
+            _ => members.unknown().map(ConversationItem::Unknown),
         }
-        d.deserialize_map(V)
+    }
+}
+impl<'de> serde::Deserialize<'de> for ConversationItem {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::nested::deserialize_union(d)
     }
 }
 /// The `conversation.item.create` event.
@@ -3335,28 +3317,23 @@ impl serde::Serialize for AudioFormat {
         }
     }
 }
+impl crate::nested::TaggedUnion for AudioFormat {
+    const SUB_TAG: Option<&'static str> = None;
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "audio/pcm" => members.parse().map(AudioFormat::AudioPcm),
+            "audio/pcmu" => members.parse().map(AudioFormat::AudioPcmu),
+            "audio/pcma" => members.parse().map(AudioFormat::AudioPcma),
+            _ => members.unknown().map(AudioFormat::Unknown),
+        }
+    }
+}
 impl<'de> serde::Deserialize<'de> for AudioFormat {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = AudioFormat;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, None)?;
-                match tags.kind() {
-                    "audio/pcm" => members.parse().map(AudioFormat::AudioPcm),
-                    "audio/pcmu" => members.parse().map(AudioFormat::AudioPcmu),
-                    "audio/pcma" => members.parse().map(AudioFormat::AudioPcma),
-                    _ => members.unknown().map(AudioFormat::Unknown),
-                }
-            }
-        }
-        d.deserialize_map(V)
+        crate::nested::deserialize_union(d)
     }
 }
 ///
@@ -4099,27 +4076,22 @@ impl serde::Serialize for Tool {
         }
     }
 }
+impl crate::nested::TaggedUnion for Tool {
+    const SUB_TAG: Option<&'static str> = None;
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "function" => members.parse().map(Tool::Function),
+            "mcp" => members.parse().map(Tool::Mcp),
+            _ => members.unknown().map(Tool::Unknown),
+        }
+    }
+}
 impl<'de> serde::Deserialize<'de> for Tool {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Tool;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, None)?;
-                match tags.kind() {
-                    "function" => members.parse().map(Tool::Function),
-                    "mcp" => members.parse().map(Tool::Mcp),
-                    _ => members.unknown().map(Tool::Unknown),
-                }
-            }
-        }
-        d.deserialize_map(V)
+        crate::nested::deserialize_union(d)
     }
 }
 /// Controls which (if any) tool is called by the model.
@@ -4305,27 +4277,22 @@ impl serde::Serialize for ToolChoiceObject {
         }
     }
 }
+impl crate::nested::TaggedUnion for ToolChoiceObject {
+    const SUB_TAG: Option<&'static str> = None;
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "function" => members.parse().map(ToolChoiceObject::Function),
+            "mcp" => members.parse().map(ToolChoiceObject::Mcp),
+            _ => members.unknown().map(ToolChoiceObject::Unknown),
+        }
+    }
+}
 impl<'de> serde::Deserialize<'de> for ToolChoiceObject {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ToolChoiceObject;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, None)?;
-                match tags.kind() {
-                    "function" => members.parse().map(ToolChoiceObject::Function),
-                    "mcp" => members.parse().map(ToolChoiceObject::Mcp),
-                    _ => members.unknown().map(ToolChoiceObject::Unknown),
-                }
-            }
-        }
-        d.deserialize_map(V)
+        crate::nested::deserialize_union(d)
     }
 }
 /// How the model chooses tools. Provide one of the string modes or force a specific
@@ -4976,44 +4943,29 @@ impl serde::Serialize for ResponsePromptVariablesValueObject {
         }
     }
 }
+impl crate::nested::TaggedUnion for ResponsePromptVariablesValueObject {
+    const SUB_TAG: Option<&'static str> = None;
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "input_text" => {
+                members.parse().map(ResponsePromptVariablesValueObject::InputText)
+            }
+            "input_image" => {
+                members.parse().map(ResponsePromptVariablesValueObject::InputImage)
+            }
+            "input_file" => {
+                members.parse().map(ResponsePromptVariablesValueObject::InputFile)
+            }
+            _ => members.unknown().map(ResponsePromptVariablesValueObject::Unknown),
+        }
+    }
+}
 impl<'de> serde::Deserialize<'de> for ResponsePromptVariablesValueObject {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ResponsePromptVariablesValueObject;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, None)?;
-                match tags.kind() {
-                    "input_text" => {
-                        members
-                            .parse()
-                            .map(ResponsePromptVariablesValueObject::InputText)
-                    }
-                    "input_image" => {
-                        members
-                            .parse()
-                            .map(ResponsePromptVariablesValueObject::InputImage)
-                    }
-                    "input_file" => {
-                        members
-                            .parse()
-                            .map(ResponsePromptVariablesValueObject::InputFile)
-                    }
-                    _ => {
-                        members
-                            .unknown()
-                            .map(ResponsePromptVariablesValueObject::Unknown)
-                    }
-                }
-            }
-        }
-        d.deserialize_map(V)
+        crate::nested::deserialize_union(d)
     }
 }
 ///
@@ -5887,27 +5839,22 @@ impl serde::Serialize for TurnDetection {
         }
     }
 }
+impl crate::nested::TaggedUnion for TurnDetection {
+    const SUB_TAG: Option<&'static str> = None;
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "server_vad" => members.parse().map(TurnDetection::ServerVad),
+            "semantic_vad" => members.parse().map(TurnDetection::SemanticVad),
+            _ => members.unknown().map(TurnDetection::Unknown),
+        }
+    }
+}
 impl<'de> serde::Deserialize<'de> for TurnDetection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = TurnDetection;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, None)?;
-                match tags.kind() {
-                    "server_vad" => members.parse().map(TurnDetection::ServerVad),
-                    "semantic_vad" => members.parse().map(TurnDetection::SemanticVad),
-                    _ => members.unknown().map(TurnDetection::Unknown),
-                }
-            }
-        }
-        d.deserialize_map(V)
+        crate::nested::deserialize_union(d)
     }
 }
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -6780,27 +6727,22 @@ impl serde::Serialize for SessionConfig {
         }
     }
 }
+impl crate::nested::TaggedUnion for SessionConfig {
+    const SUB_TAG: Option<&'static str> = None;
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "realtime" => members.parse().map(SessionConfig::Realtime),
+            "transcription" => members.parse().map(SessionConfig::Transcription),
+            _ => members.unknown().map(SessionConfig::Unknown),
+        }
+    }
+}
 impl<'de> serde::Deserialize<'de> for SessionConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = SessionConfig;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, None)?;
-                match tags.kind() {
-                    "realtime" => members.parse().map(SessionConfig::Realtime),
-                    "transcription" => members.parse().map(SessionConfig::Transcription),
-                    _ => members.unknown().map(SessionConfig::Unknown),
-                }
-            }
-        }
-        d.deserialize_map(V)
+        crate::nested::deserialize_union(d)
     }
 }
 /// The `session.update` event.
@@ -7175,46 +7117,36 @@ impl serde::Serialize for ConversationItemInputAudioTranscriptionCompletedUsage 
         }
     }
 }
+impl crate::nested::TaggedUnion
+for ConversationItemInputAudioTranscriptionCompletedUsage {
+    const SUB_TAG: Option<&'static str> = None;
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "tokens" => {
+                members
+                    .parse()
+                    .map(ConversationItemInputAudioTranscriptionCompletedUsage::Tokens)
+            }
+            "duration" => {
+                members
+                    .parse()
+                    .map(ConversationItemInputAudioTranscriptionCompletedUsage::Duration)
+            }
+            _ => {
+                members
+                    .unknown()
+                    .map(ConversationItemInputAudioTranscriptionCompletedUsage::Unknown)
+            }
+        }
+    }
+}
 impl<'de> serde::Deserialize<'de>
 for ConversationItemInputAudioTranscriptionCompletedUsage {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ConversationItemInputAudioTranscriptionCompletedUsage;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, None)?;
-                match tags.kind() {
-                    "tokens" => {
-                        members
-                            .parse()
-                            .map(
-                                ConversationItemInputAudioTranscriptionCompletedUsage::Tokens,
-                            )
-                    }
-                    "duration" => {
-                        members
-                            .parse()
-                            .map(
-                                ConversationItemInputAudioTranscriptionCompletedUsage::Duration,
-                            )
-                    }
-                    _ => {
-                        members
-                            .unknown()
-                            .map(
-                                ConversationItemInputAudioTranscriptionCompletedUsage::Unknown,
-                            )
-                    }
-                }
-            }
-        }
-        d.deserialize_map(V)
+        crate::nested::deserialize_union(d)
     }
 }
 /// The `conversation.item.input_audio_transcription.completed` event.
@@ -9928,27 +9860,22 @@ impl serde::Serialize for SessionState {
         }
     }
 }
+impl crate::nested::TaggedUnion for SessionState {
+    const SUB_TAG: Option<&'static str> = None;
+    fn pick<'de, A: serde::de::MapAccess<'de>>(
+        tags: &crate::nested::Tags,
+        members: crate::nested::Members<'de, A>,
+    ) -> Result<Self, A::Error> {
+        match tags.kind() {
+            "realtime" => members.parse().map(SessionState::Realtime),
+            "transcription" => members.parse().map(SessionState::Transcription),
+            _ => members.unknown().map(SessionState::Unknown),
+        }
+    }
+}
 impl<'de> serde::Deserialize<'de> for SessionState {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = SessionState;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object with a `type`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (tags, members) = crate::nested::read_tags(map, None)?;
-                match tags.kind() {
-                    "realtime" => members.parse().map(SessionState::Realtime),
-                    "transcription" => members.parse().map(SessionState::Transcription),
-                    _ => members.unknown().map(SessionState::Unknown),
-                }
-            }
-        }
-        d.deserialize_map(V)
+        crate::nested::deserialize_union(d)
     }
 }
 /// The `session.created` event.

@@ -513,6 +513,20 @@ pub trait ModelSender: Send + Sync + 'static {
     /// The connection is closed, or the input could not be encoded.
     async fn send(&self, input: ModelInput) -> Result<(), RunnerError>;
 
+    /// Sends one input that may wait for [`flush`](Self::flush) before it goes out, so that
+    /// the inputs of one burst leave together (one write to the socket). The session loop
+    /// feeds what it sends and flushes whenever it is about to wait, and at once after a
+    /// barge-in. The default sends at once.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    async fn feed(&self, input: ModelInput) -> Result<(), RunnerError> {
+        self.send(input).await
+    }
+
+    /// Sends what was fed. Never waits. The default does nothing (nothing waits).
+    fn flush(&self) {}
+
     /// Closes the connection gracefully. Idempotent.
     async fn close(&self);
 }

@@ -132,14 +132,48 @@ impl<P: Protocol> EventSender<P> {
     /// # Errors
     /// [`TransportError::SendOnClosed`], handing the text back.
     pub async fn send_raw(&self, text: String) -> Result<()> {
-        tracing::trace!(bytes = text.len(), "send");
+        self.write_raw(text, true).await
+    }
+
+    /// Feeds a client event: like [`send`](Self::send), but the frame waits in the socket's
+    /// write buffer, without a system call, until [`flush`](Self::flush), the next `send`, or
+    /// the connection's driver takes it out. Several events fed and flushed once leave in one
+    /// TCP segment. Call [`flush`](Self::flush) before you wait on anything else.
+    ///
+    /// # Cancel safety
+    /// Cancel safe, as [`send`](Self::send).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn feed(&self, event: &P::ClientEvent) -> Result<()> {
+        let text = P::encode_client(event)?;
+        self.write_raw(text, false).await
+    }
+
+    /// Feeds raw JSON text as one frame; see [`feed`](Self::feed) and
+    /// [`send_raw`](Self::send_raw).
+    ///
+    /// # Errors
+    /// [`TransportError::SendOnClosed`], handing the text back.
+    pub async fn feed_raw(&self, text: String) -> Result<()> {
+        self.write_raw(text, false).await
+    }
+
+    /// Sends the events fed so far. Never waits: what the socket cannot take at once goes
+    /// out from the connection's driver. Cheap when nothing was fed (no lock is taken).
+    pub fn flush(&self) {
+        self.core.flush();
+    }
+
+    async fn write_raw(&self, text: String, flush: bool) -> Result<()> {
+        tracing::trace!(bytes = text.len(), flush, "send");
         let mut frame = Message::text(text);
         loop {
             // Registered before the attempt, so room made meanwhile is not missed.
             let room = self.core.room();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.core.write(frame) {
+            match self.core.write(frame, flush) {
                 Write::Accepted => return Ok(()),
                 Write::Closed(m) => return Err(TransportError::SendOnClosed { unsent: unsent(m) }),
                 Write::Full(m) => frame = m,
@@ -155,7 +189,7 @@ impl<P: Protocol> EventSender<P> {
     /// JSON.
     pub fn try_send(&self, event: &P::ClientEvent) -> Result<()> {
         let text = P::encode_client(event)?;
-        match self.core.write(Message::text(text)) {
+        match self.core.write(Message::text(text), true) {
             Write::Accepted => Ok(()),
             Write::Full(m) => Err(TransportError::SendQueueFull { unsent: unsent(m) }),
             Write::Closed(m) => Err(TransportError::SendOnClosed { unsent: unsent(m) }),
@@ -391,6 +425,9 @@ async fn request<P: Protocol>(
     Ok(request)
 }
 
+/// Fed frames beyond this many bytes go to the socket without waiting for a flush.
+const WRITE_BATCH: usize = 64 << 10;
+
 /// TLS (for `wss://`) and the WebSocket handshake over `stream`, then the shared socket and
 /// its driver task.
 async fn handshake<P: Protocol, S>(
@@ -408,7 +445,9 @@ where
         .max_message_size(Some(b.max_message_size))
         .max_frame_size(Some(max_frame))
         .read_buffer_size(b.read_buffer)
-        .write_buffer_size(0);
+        // Frames are written to the socket on flush (a `send` flushes at once), or once this
+        // much has been fed.
+        .write_buffer_size(WRITE_BATCH);
     let connector = if url.starts_with("wss://") {
         crate::tls::connector(b.tls, &b.root_certificates)?
     } else {

@@ -11,6 +11,11 @@
 //!
 //! In the common case (the socket is writable, nothing queued) the driver is never woken.
 //!
+//! A frame may also be *fed*: encoded into the socket's write buffer without a system call,
+//! to go out with the next flush. A task that makes several writes in one burst feeds them and
+//! flushes once, so they leave in one segment (the session loop flushes whenever it is about
+//! to wait). Any write that flushes, and every run of the driver, takes fed frames along.
+//!
 //! Keep-alive judges the connection, not the application. The receiver's consumer reads the
 //! socket, so a pong waits behind every frame the consumer has not read yet. The pong deadline
 //! therefore only runs while the consumer waits on the receiver. While the consumer is busy
@@ -22,6 +27,7 @@ use futures_util::{Sink, Stream};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -87,6 +93,8 @@ struct State {
     /// A ping is out; the connection fails when nothing arrives by then (paused while the
     /// consumer is not waiting).
     pong_due: Option<Instant>,
+    /// Frames were fed into the socket's write buffer and not flushed yet.
+    unflushed: bool,
 }
 
 /// The shared socket of one connection.
@@ -94,6 +102,8 @@ pub(crate) struct Core {
     state: Mutex<State>,
     /// Signalled when queued frames leave the queue or the connection ends.
     room: Notify,
+    /// Mirrors `State::unflushed`, so that a flush with nothing to do takes no lock.
+    unflushed: AtomicBool,
     limits: Limits,
 }
 
@@ -174,7 +184,11 @@ impl State {
         }
         match Pin::new(ws).poll_flush(cx) {
             Poll::Ready(Err(e)) => Err(socket_error(e, max)),
-            _ => Ok(moved),
+            Poll::Ready(Ok(())) => {
+                self.unflushed = false;
+                Ok(moved)
+            }
+            Poll::Pending => Ok(moved),
         }
     }
 }
@@ -192,8 +206,10 @@ impl Core {
                 reader: None,
                 reader_waiting: false,
                 pong_due: None,
+                unflushed: false,
             }),
             room: Notify::new(),
+            unflushed: AtomicBool::new(false),
             limits,
         })
     }
@@ -219,7 +235,9 @@ impl Core {
 
     /// Writes a frame on the caller's task: straight to the socket when nothing is queued
     /// and the socket takes it, else into the queue for the driver (when there is room).
-    pub(crate) fn write(&self, m: Message) -> Write {
+    /// With `flush` false the frame is only fed into the socket's write buffer: it goes out
+    /// with the next flush (see [`Self::flush`]).
+    pub(crate) fn write(&self, m: Message, flush: bool) -> Write {
         let mut guard = self.lock();
         let st = &mut *guard;
         if !st.is_open() || st.closing.is_some() {
@@ -250,17 +268,48 @@ impl Core {
             Poll::Ready(Err(e)) => Err((socket_error(e, max), Some(m))),
             Poll::Ready(Ok(())) => match Pin::new(&mut *ws).start_send(m) {
                 Err(e) => Err((socket_error(e, max), None)),
-                Ok(()) => match Pin::new(&mut *ws).poll_flush(&mut cx) {
-                    Poll::Ready(Err(e)) => Err((socket_error(e, max), None)),
-                    // Pending: the rest is in the socket's buffer; the driver finishes it.
-                    _ => Ok(()),
-                },
+                Ok(()) if !flush => {
+                    st.unflushed = true;
+                    self.unflushed.store(true, Ordering::Release);
+                    Ok(())
+                }
+                Ok(()) => flush_ws(ws, &mut st.unflushed, &mut cx, max),
             },
         };
+        self.after_write(guard, result)
+    }
+
+    /// Sends the frames fed so far. Without fed frames, no lock is taken. What the socket
+    /// cannot take at once stays buffered, and the driver finishes it.
+    pub(crate) fn flush(&self) {
+        if !self.unflushed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if !st.is_open() || !st.unflushed {
+            // The driver flushed them meanwhile.
+            self.unflushed.store(false, Ordering::Release);
+            return;
+        }
+        let Some(ws) = st.ws.as_mut() else {
+            return;
+        };
+        let mut cx = Context::from_waker(st.driver.as_ref().unwrap_or(Waker::noop()));
+        let result = flush_ws(ws, &mut st.unflushed, &mut cx, self.limits.max_message_size);
+        let _ = self.after_write(guard, result);
+    }
+
+    fn after_write(
+        &self,
+        mut guard: MutexGuard<'_, State>,
+        result: Result<(), (TransportError, Option<Message>)>,
+    ) -> Write {
+        self.unflushed.store(guard.unflushed, Ordering::Release);
         match result {
             Ok(()) => Write::Accepted,
             Err((e, unsent)) => {
-                st.fail(e);
+                guard.fail(e);
                 self.finished(guard);
                 match unsent {
                     Some(m) => Write::Closed(m),
@@ -518,6 +567,24 @@ struct Driver {
 enum KeepAlive {
     Wait(Option<Instant>),
     Again,
+}
+
+/// Flushes the socket's write buffer. Pending leaves the rest to the driver, which the socket
+/// wakes.
+fn flush_ws(
+    ws: &mut Ws,
+    unflushed: &mut bool,
+    cx: &mut Context<'_>,
+    max: usize,
+) -> Result<(), (TransportError, Option<Message>)> {
+    match Pin::new(ws).poll_flush(cx) {
+        Poll::Ready(Err(e)) => Err((socket_error(e, max), None)),
+        Poll::Ready(Ok(())) => {
+            *unflushed = false;
+            Ok(())
+        }
+        Poll::Pending => Ok(()),
+    }
 }
 
 pub(crate) fn socket_error(e: tungstenite::Error, max: usize) -> TransportError {

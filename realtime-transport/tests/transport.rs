@@ -899,3 +899,124 @@ async fn closing_against_a_peer_that_never_reads_is_bounded() {
     assert!(next(&mut rx).await.is_none(), "the stream ends");
     server.abort();
 }
+
+/// A byte stream that counts the writes made to it: one write is one `sendto` on a socket.
+struct CountingStream {
+    inner: tokio::io::DuplexStream,
+    writes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tokio::io::AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Fed events wait in the write buffer: nothing reaches the socket until a flush (or a `send`),
+/// which writes all of them at once, in order. A flush with nothing fed writes nothing.
+#[tokio::test]
+async fn fed_events_leave_together_on_flush() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (client, far) = tokio::io::duplex(64 << 10);
+    let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stream = CountingStream {
+        inner: client,
+        writes: Arc::clone(&writes),
+    };
+    let server = tokio::spawn(async move {
+        let mut ws = accept_and_greet(far).await;
+        let mut texts = Vec::new();
+        while let Some(Ok(m)) = ws.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+                texts.push(t.to_string());
+            }
+        }
+        texts
+    });
+    let (tx, mut rx) = RealtimeConnection::<Ga>::builder()
+        .endpoint("ws://in-memory.invalid/v1/realtime")
+        .api_key(KEY)
+        .connect_over(stream)
+        .await
+        .unwrap()
+        .split();
+    next(&mut rx).await.unwrap().unwrap();
+    // The connection's driver has had its first run (which flushes whatever is buffered).
+    tokio::task::yield_now().await;
+    let before = writes.load(SeqCst);
+    tx.flush();
+    assert_eq!(writes.load(SeqCst), before, "nothing fed, nothing written");
+
+    tx.feed_raw(r#"{"type":"input_audio_buffer.clear"}"#.to_owned())
+        .await
+        .unwrap();
+    tx.feed_raw(r#"{"type":"input_audio_buffer.commit"}"#.to_owned())
+        .await
+        .unwrap();
+    assert_eq!(writes.load(SeqCst), before, "fed events wait for a flush");
+    tx.flush();
+    assert_eq!(writes.load(SeqCst), before + 1, "one write for both");
+    tx.flush();
+    assert_eq!(writes.load(SeqCst), before + 1, "a second flush has nothing to do");
+
+    // A send takes what was fed before it along, in order.
+    tx.feed(&ga::ClientEvent::response_cancel()).await.unwrap();
+    tx.send(&ga::ClientEvent::response_create()).await.unwrap();
+    assert_eq!(writes.load(SeqCst), before + 2);
+
+    tx.close().await.unwrap();
+    let texts = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    let types: Vec<&str> = texts
+        .iter()
+        .map(|t| {
+            let v: serde_json::Value = serde_json::from_str(t).unwrap();
+            match v["type"].as_str() {
+                Some("input_audio_buffer.clear") => "clear",
+                Some("input_audio_buffer.commit") => "commit",
+                Some("response.cancel") => "cancel",
+                Some("response.create") => "create",
+                _ => "other",
+            }
+        })
+        .collect();
+    assert_eq!(types, ["clear", "commit", "cancel", "create"]);
+}
+
+/// A fed event is never stranded by a close: the close handshake writes it first.
+#[tokio::test]
+async fn a_close_takes_fed_events_along() {
+    let (server, tx, _rx, conn) = open::<Ga>(FakeServerConfig::default()).await;
+    tx.feed(&ga::ClientEvent::response_create()).await.unwrap();
+    tx.close().await.unwrap();
+    let got = conn.wait_for("response.create", WAIT).await;
+    assert!(got.is_some(), "the fed event was lost");
+    server.shutdown().await;
+}

@@ -616,37 +616,59 @@ struct Sender<P: Protocol> {
     rec: Option<Arc<record::Recorder>>,
 }
 
-impl<P: Protocol> Sender<P> {
-    async fn send_text(&self, text: String) -> Result<(), RunnerError> {
+impl<P: Adapter> Sender<P> {
+    async fn write_text(&self, text: String, flush: bool) -> Result<(), RunnerError> {
         if let Some(rec) = &self.rec {
             rec.client(&text);
         }
-        Ok(self.tx.send_raw(text).await?)
+        if flush {
+            Ok(self.tx.send_raw(text).await?)
+        } else {
+            Ok(self.tx.feed_raw(text).await?)
+        }
+    }
+
+    async fn write(&self, input: ModelInput, flush: bool) -> Result<(), RunnerError> {
+        if let ModelInput::Raw(text) = input {
+            return self.write_text(text, flush).await;
+        }
+        let events = P::encode(input)?;
+        let last = events.len().saturating_sub(1);
+        for (i, e) in events.into_iter().enumerate() {
+            // An input of several events flushes once, after its last.
+            let flush = flush && i == last;
+            match e {
+                // Encoded here only when recording; else on the transport's path as always.
+                Encoded::Event(ev) if self.rec.is_some() => {
+                    let text =
+                        P::encode_client(&ev).map_err(|e| RunnerError::Transport(e.into()))?;
+                    self.write_text(text, flush).await?;
+                }
+                Encoded::Event(ev) if flush => self.tx.send(&ev).await?,
+                Encoded::Event(ev) => self.tx.feed(&ev).await?,
+                Encoded::Text(t) => self.write_text(t, flush).await?,
+            }
+        }
+        Ok(())
     }
 }
 
 #[async_trait]
 impl<P: Adapter> ModelSender for Sender<P> {
     async fn send(&self, input: ModelInput) -> Result<(), RunnerError> {
-        if let ModelInput::Raw(text) = input {
-            return self.send_text(text).await;
-        }
-        for e in P::encode(input)? {
-            match e {
-                // Encoded here only when recording; else on the transport's path as always.
-                Encoded::Event(ev) if self.rec.is_some() => {
-                    let text =
-                        P::encode_client(&ev).map_err(|e| RunnerError::Transport(e.into()))?;
-                    self.send_text(text).await?;
-                }
-                Encoded::Event(ev) => self.tx.send(&ev).await?,
-                Encoded::Text(t) => self.send_text(t).await?,
-            }
-        }
-        Ok(())
+        self.write(input, true).await
+    }
+
+    async fn feed(&self, input: ModelInput) -> Result<(), RunnerError> {
+        self.write(input, false).await
+    }
+
+    fn flush(&self) {
+        self.tx.flush();
     }
 
     async fn close(&self) {
+        self.tx.flush();
         let _ = self.tx.close().await;
         if let Some(rec) = &self.rec {
             rec.end();

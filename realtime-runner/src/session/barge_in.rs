@@ -75,6 +75,8 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         if matches!(cause, Cause::App) {
             self.responses.interrupt_pending();
         }
+        // The cut and the cancel go out now, not after the frames still queued behind them.
+        self.flush_now = true;
     }
 
     /// From now on nothing more of the response reaches the application as playable output;

@@ -22,6 +22,7 @@ use futures_util::StreamExt;
 use realtime_agent::{OutputGuardrail, RealtimeAgent, RunContext};
 use realtime_protocol::ItemId;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +33,10 @@ use tokio_util::sync::CancellationToken;
 /// How long closing waits for the server's close frame before dropping the socket, so that
 /// [`crate::RealtimeSession::close`] returns within a second whatever the peer does.
 const CLOSE_HANDSHAKE_BUDGET: Duration = Duration::from_millis(500);
+
+/// How many turns of the loop may pass, while it never waits, before what it fed is
+/// flushed: a few microseconds of delay at most, for far fewer writes.
+const MAX_UNFLUSHED_TURNS: u32 = 8;
 
 /// A reply owed to the caller of `send_message`.
 pub(super) type Reply = oneshot::Sender<Result<()>>;
@@ -82,6 +87,8 @@ pub(super) struct Loop<Ctx> {
     /// Who ends the connection, reported when the session ends (the application unless the
     /// server or a failure did).
     pub(super) closed_by: ClosedBy,
+    /// What was fed must go out at the end of this turn of the loop (a barge-in, a command).
+    pub(super) flush_now: bool,
 }
 
 impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
@@ -90,34 +97,68 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         // One registration for the whole session, not one per event.
         let cancelled = cancel.cancelled();
         tokio::pin!(cancelled);
+        // What the loop sends is fed, not flushed (see `send`); the writes of one burst leave
+        // together when the loop is about to wait.
+        let mut flusher = Arc::clone(&self.sender);
+        let mut unflushed_turns = 0u32;
         loop {
             let stalled = self.out.is_stalled();
-            let flow = tokio::select! {
-                biased;
-                () = &mut cancelled => Flow::Stop,
-                () = self.out.flush(), if stalled => Flow::Continue,
-                cmd = commands.recv(), if !self.out.is_full() => match cmd {
-                    Some(c) => self.on_command(c).await,
-                    None => Flow::Stop,
-                },
-                Some((running, outcome)) = self.calls.join_next(), if !stalled && self.calls.has_tasks() => {
-                    self.on_call_done(running, outcome).await;
-                    Flow::Continue
-                }
-                Some(done) = self.guard_tasks.join_next(), if !stalled && !self.guard_tasks.is_empty() => match done {
-                    Ok(result) => { self.on_guardrails(result).await; Flow::Continue }
-                    Err(_) => Flow::Continue,
-                },
-                step = poll_reconnect(&mut self.reconnecting), if !stalled && self.reconnecting.is_some() => {
-                    self.on_reconnect_step(step).await
-                }
-                ev = self.events.next(), if !stalled && self.reconnecting.is_none() => match ev {
-                    Some(ev) => self.on_model_event(ev).await,
-                    None => self.on_disconnect(None),
-                },
+            let flow = {
+                let turn = async {
+                    tokio::select! {
+                        biased;
+                        () = &mut cancelled => Flow::Stop,
+                        () = self.out.flush(), if stalled => Flow::Continue,
+                        cmd = commands.recv(), if !self.out.is_full() => match cmd {
+                            Some(c) => {
+                                let flow = self.on_command(c).await;
+                                // The application's commands go out at once.
+                                self.flush_now = true;
+                                flow
+                            }
+                            None => Flow::Stop,
+                        },
+                        Some((running, outcome)) = self.calls.join_next(), if !stalled && self.calls.has_tasks() => {
+                            self.on_call_done(running, outcome).await;
+                            Flow::Continue
+                        }
+                        Some(done) = self.guard_tasks.join_next(), if !stalled && !self.guard_tasks.is_empty() => match done {
+                            Ok(result) => { self.on_guardrails(result).await; Flow::Continue }
+                            Err(_) => Flow::Continue,
+                        },
+                        step = poll_reconnect(&mut self.reconnecting), if !stalled && self.reconnecting.is_some() => {
+                            self.on_reconnect_step(step).await
+                        }
+                        ev = self.events.next(), if !stalled && self.reconnecting.is_none() => match ev {
+                            Some(ev) => self.on_model_event(ev).await,
+                            None => self.on_disconnect(None),
+                        },
+                    }
+                };
+                tokio::pin!(turn);
+                std::future::poll_fn(|cx| {
+                    let polled = turn.as_mut().poll(cx);
+                    if polled.is_pending() {
+                        // The loop waits: nothing it fed may wait with it.
+                        flusher.flush();
+                    }
+                    polled
+                })
+                .await
             };
             if matches!(flow, Flow::Stop) {
                 break;
+            }
+            // While events keep coming the loop never waits; a bounded number of turns
+            // later what it fed goes out anyway, and a barge-in goes out at once.
+            unflushed_turns += 1;
+            if self.flush_now || unflushed_turns >= MAX_UNFLUSHED_TURNS {
+                self.flush_now = false;
+                unflushed_turns = 0;
+                self.sender.flush();
+            }
+            if !Arc::ptr_eq(&flusher, &self.sender) {
+                flusher = Arc::clone(&self.sender);
             }
         }
         self.shutdown().await;
@@ -167,7 +208,8 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             }
             return;
         }
-        if let Err(e) = self.sender.send(input).await {
+        // Fed: the loop flushes when it is about to wait (see `run`).
+        if let Err(e) = self.sender.feed(input).await {
             self.error(ErrorKind::Send, e.to_string());
         }
     }
@@ -181,7 +223,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             self.responses.pending_create = true;
             return;
         }
-        match self.sender.send(input).await {
+        match self.sender.feed(input).await {
             Ok(()) => {
                 let _ = reply.send(Ok(()));
                 self.request_response().await;

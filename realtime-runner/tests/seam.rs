@@ -262,3 +262,164 @@ async fn a_request_refused_outright_lets_the_held_one_go() {
     assert_ne!(after[0], after[1]);
     session.close().await;
 }
+
+/// What the loop did, in order: inputs fed or sent, flushes, events taken from the model, and
+/// the moments it found no event and waited.
+type Log = Arc<Mutex<Vec<&'static str>>>;
+
+fn kind(input: &ModelInput) -> &'static str {
+    match input {
+        ModelInput::UserMessage(_) => "message",
+        ModelInput::CreateResponse { .. } => "create",
+        ModelInput::CancelResponse => "cancel",
+        ModelInput::Truncate { .. } => "truncate",
+        ModelInput::UpdateSession(_) => "update",
+        _ => "other",
+    }
+}
+
+struct Flushing(Log);
+
+#[async_trait]
+impl ModelSender for Flushing {
+    async fn send(&self, input: ModelInput) -> Result<(), RunnerError> {
+        self.0.lock().unwrap().push(match kind(&input) {
+            "message" => "send:message",
+            "create" => "send:create",
+            "cancel" => "send:cancel",
+            "truncate" => "send:truncate",
+            "update" => "send:update",
+            _ => "send:other",
+        });
+        Ok(())
+    }
+
+    async fn feed(&self, input: ModelInput) -> Result<(), RunnerError> {
+        self.0.lock().unwrap().push(match kind(&input) {
+            "message" => "feed:message",
+            "create" => "feed:create",
+            "cancel" => "feed:cancel",
+            "truncate" => "feed:truncate",
+            "update" => "feed:update",
+            _ => "feed:other",
+        });
+        Ok(())
+    }
+
+    fn flush(&self) {
+        self.0.lock().unwrap().push("flush");
+    }
+
+    async fn close(&self) {}
+}
+
+/// A model that logs what the loop does with it.
+#[derive(Clone, Default)]
+struct LoggedModel {
+    log: Log,
+    events: Arc<Mutex<Option<mpsc::Receiver<ModelEvent>>>>,
+}
+
+#[async_trait]
+impl RealtimeModel for LoggedModel {
+    async fn connect(&self, _: ModelConnectOptions) -> Result<ModelConnection, RunnerError> {
+        let mut rx = self.events.lock().unwrap().take().expect("one connection");
+        let log = self.log.clone();
+        let events = futures_util::stream::poll_fn(move |cx| {
+            let polled = rx.poll_recv(cx);
+            log.lock().unwrap().push(match &polled {
+                std::task::Poll::Pending => "wait",
+                std::task::Poll::Ready(_) => "event",
+            });
+            polled
+        });
+        Ok(ModelConnection {
+            sender: Arc::new(Flushing(self.log.clone())),
+            events: Box::pin(events),
+        })
+    }
+}
+
+async fn logged_session() -> (RealtimeSession, mpsc::Sender<ModelEvent>, Log) {
+    let (tx, rx) = mpsc::channel(64);
+    let model = LoggedModel::default();
+    *model.events.lock().unwrap() = Some(rx);
+    let agent = RealtimeAgent::builder("A").build().unwrap();
+    let runner = RealtimeRunner::builder(agent).model(model.clone()).build();
+    (runner.run(()).await.unwrap(), tx, model.log)
+}
+
+/// Nothing fed is left behind when the loop waits for the model.
+fn assert_flushed_before_every_wait(log: &[&str]) {
+    let mut fed = false;
+    for (i, step) in log.iter().enumerate() {
+        match *step {
+            s if s.starts_with("feed:") => fed = true,
+            "flush" => fed = false,
+            "wait" => assert!(!fed, "the loop waited with fed inputs at {i}: {log:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// The inputs of one burst leave together: a message and its `response.create` are fed, then
+/// flushed once; and whatever the loop feeds is flushed before it waits.
+#[tokio::test]
+async fn a_message_and_its_response_request_are_flushed_together() {
+    let (session, _tx, log) = logged_session().await;
+    session.send_message("hi").await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let burst = loop {
+        let log = log.lock().unwrap().clone();
+        if let Some(at) = log.iter().position(|s| *s == "feed:message") {
+            if log[at..].contains(&"flush") {
+                break log[at..].to_vec();
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{log:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    assert_eq!(burst[..3], ["feed:message", "feed:create", "flush"], "{burst:?}");
+    session.close().await;
+    assert_flushed_before_every_wait(&log.lock().unwrap());
+}
+
+/// A barge-in's cancel goes out at once, not after the events already queued behind the
+/// speech: while events keep coming the loop never waits, so it must flush by itself.
+#[tokio::test]
+async fn a_barge_in_is_flushed_before_the_events_queued_behind_it() {
+    let (session, tx, log) = logged_session().await;
+    tx.send(created("r1")).await.unwrap();
+    tx.send(delta("r1", "i1", 4800)).await.unwrap();
+    until(&session, |e| matches!(e, SessionEvent::Audio { .. })).await;
+    // The speech and twenty more deltas, all queued before the loop sees the speech.
+    tx.send(ModelEvent::SpeechStarted {
+        item_id: "u1".into(),
+        audio_start_ms: 100,
+    })
+    .await
+    .unwrap();
+    for _ in 0..20 {
+        tx.send(delta("r1", "i1", 960)).await.unwrap();
+    }
+    tx.send(done("r1", "cancelled")).await.unwrap();
+    until(&session, |e| matches!(e, SessionEvent::AgentEnd { .. })).await;
+    let log = log.lock().unwrap().clone();
+    // The cut of the audio playing (and a cancel, when the loop owns the response).
+    let cancel = log
+        .iter()
+        .position(|s| *s == "feed:truncate" || *s == "feed:cancel")
+        .unwrap_or_else(|| panic!("no barge-in: {log:?}"));
+    let next_flush = cancel + log[cancel..].iter().position(|s| *s == "flush").unwrap();
+    let next_event = cancel
+        + log[cancel..]
+            .iter()
+            .position(|s| *s == "event")
+            .unwrap_or(log.len() - cancel);
+    assert!(
+        next_flush < next_event,
+        "the cancel waited behind queued events: {log:?}"
+    );
+    session.close().await;
+    assert_flushed_before_every_wait(&log);
+}

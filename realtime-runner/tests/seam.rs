@@ -379,7 +379,11 @@ async fn a_message_and_its_response_request_are_flushed_together() {
         assert!(tokio::time::Instant::now() < deadline, "{log:?}");
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    assert_eq!(burst[..3], ["feed:message", "feed:create", "flush"], "{burst:?}");
+    assert_eq!(
+        burst[..3],
+        ["feed:message", "feed:create", "flush"],
+        "{burst:?}"
+    );
     session.close().await;
     assert_flushed_before_every_wait(&log.lock().unwrap());
 }

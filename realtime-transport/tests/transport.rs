@@ -985,7 +985,11 @@ async fn fed_events_leave_together_on_flush() {
     tx.flush();
     assert_eq!(writes.load(SeqCst), before + 1, "one write for both");
     tx.flush();
-    assert_eq!(writes.load(SeqCst), before + 1, "a second flush has nothing to do");
+    assert_eq!(
+        writes.load(SeqCst),
+        before + 1,
+        "a second flush has nothing to do"
+    );
 
     // A send takes what was fed before it along, in order.
     tx.feed(&ga::ClientEvent::response_cancel()).await.unwrap();

@@ -3,6 +3,7 @@
 //! beta header) is confined to this module and its `ga` / `beta` adapters.
 
 mod beta;
+mod delta_scan;
 mod ga;
 mod mcp;
 mod record;
@@ -256,15 +257,48 @@ fn fast_delta<P: Adapter>(text: &str, last: &mut LastIds) -> Option<ModelEvent> 
     } else {
         return None;
     };
+    // The plain form the service sends is scanned; anything else goes through serde.
+    if let Some(d) = delta_scan::scan(text) {
+        if !audio && !delta_scan::plain(d.delta) {
+            return None;
+        }
+        let delta = std::borrow::Cow::Borrowed(d.delta);
+        return delta_event(
+            audio,
+            d.response_id,
+            d.item_id,
+            d.content_index,
+            delta,
+            last,
+        );
+    }
     let d: DeltaRef<'_> = serde_json::from_str(text).ok()?;
+    delta_event(
+        audio,
+        &d.response_id,
+        &d.item_id,
+        d.content_index,
+        d.delta,
+        last,
+    )
+}
+
+fn delta_event(
+    audio: bool,
+    response_id: &str,
+    item_id: &str,
+    content_index: i64,
+    delta: std::borrow::Cow<'_, str>,
+    last: &mut LastIds,
+) -> Option<ModelEvent> {
     let pcm = if audio {
-        Some(realtime_protocol::audio::decode_base64(&d.delta).ok()?)
+        Some(realtime_protocol::audio::decode_base64(&delta).ok()?)
     } else {
         None
     };
-    let response_id = shared(&mut last.response, &d.response_id);
-    let item_id = shared(&mut last.item, &d.item_id);
-    let content_index = index(d.content_index);
+    let response_id = shared(&mut last.response, response_id);
+    let item_id = shared(&mut last.item, item_id);
+    let content_index = index(content_index);
     Some(match pcm {
         Some(pcm) => ModelEvent::AudioDelta {
             pcm,
@@ -273,7 +307,7 @@ fn fast_delta<P: Adapter>(text: &str, last: &mut LastIds) -> Option<ModelEvent> 
             content_index,
         },
         None => ModelEvent::TranscriptDelta {
-            delta: d.delta.into_owned(),
+            delta: delta.into_owned(),
             response_id,
             item_id,
             content_index,
@@ -898,6 +932,54 @@ mod tests {
         )
     }
 
+    /// Whatever the scanner accepts, serde parses to the same fields: thousands of frames
+    /// mutated at random (a fixed seed) around the JSON's significant characters.
+    #[test]
+    fn the_delta_scanner_agrees_with_serde() {
+        let base = frame(Ga::TRANSCRIPT_DELTA, "0", "Hello there");
+        let alphabet: &[u8] = b"\"\\:,{} \t\n0123456789-.eE_aZ\x01";
+        let mut seed: u64 = 0x5eed_1234_abcd_0001;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 33) as usize) % n
+        };
+        let (mut scanned, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let mut bytes = base.clone().into_bytes();
+            for _ in 0..1 + next(3) {
+                let at = next(bytes.len() + 1);
+                let c = alphabet[next(alphabet.len())];
+                match next(3) {
+                    0 if at < bytes.len() => bytes[at] = c,
+                    1 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, c),
+                }
+            }
+            let Ok(text) = String::from_utf8(bytes) else {
+                continue;
+            };
+            // The delta itself is checked by the caller (`plain`, or the base64 decoder).
+            match delta_scan::scan(&text).filter(|d| delta_scan::plain(d.delta)) {
+                Some(d) => {
+                    scanned += 1;
+                    let full: DeltaRef<'_> = serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("scanned, serde refused ({e}): {text}"));
+                    assert_eq!(d.response_id, full.response_id, "{text}");
+                    assert_eq!(d.item_id, full.item_id, "{text}");
+                    assert_eq!(d.content_index, full.content_index, "{text}");
+                    assert_eq!(d.delta, full.delta, "{text}");
+                }
+                None => refused += 1,
+            }
+        }
+        // The mutations reach both sides.
+        assert!(scanned > 1_000 && refused > 1_000, "{scanned} {refused}");
+    }
+
     /// The fast path accepts exactly what the full decode accepts, with the same result: audio
     /// and transcript deltas, both dialects.
     #[test]
@@ -932,6 +1014,22 @@ mod tests {
                 true,
             ),
             (frame(Ga::TRANSCRIPT_DELTA, "\"0\"", "Hello"), false),
+            // A raw control character: invalid JSON, the full decode reports it.
+            (frame(Ga::TRANSCRIPT_DELTA, "0", "a\tb"), false),
+            // An unknown field: past the scanner, serde ignores it.
+            (
+                frame(Ga::TRANSCRIPT_DELTA, "0", "Hello")
+                    .replace(r#""event_id""#, r#""extra":[1,{"a":2}],"event_id""#),
+                true,
+            ),
+            // Whitespace and another key order.
+            (
+                format!(
+                    " {{ \"delta\" : \"Hi\" , \"content_index\":1, \"item_id\":\"i\",\n\"output_index\":0,\"response_id\":\"r\",\"event_id\":\"e\",\"type\":\"{}\" }} ",
+                    Ga::TRANSCRIPT_DELTA
+                ),
+                true,
+            ),
             (
                 r#"{"type":"response.output_audio_transcript.delta","delta":"Hi"}"#.to_owned(),
                 false,

@@ -93,8 +93,6 @@ struct State {
     /// A ping is out; the connection fails when nothing arrives by then (paused while the
     /// consumer is not waiting).
     pong_due: Option<Instant>,
-    /// Frames were fed into the socket's write buffer and not flushed yet.
-    unflushed: bool,
 }
 
 /// The shared socket of one connection.
@@ -102,7 +100,8 @@ pub(crate) struct Core {
     state: Mutex<State>,
     /// Signalled when queued frames leave the queue or the connection ends.
     room: Notify,
-    /// Mirrors `State::unflushed`, so that a flush with nothing to do takes no lock.
+    /// Frames were fed into the socket's write buffer and not flushed yet. Changed under the
+    /// state's lock; read without it, so that a flush with nothing to do takes no lock.
     unflushed: AtomicBool,
     limits: Limits,
 }
@@ -162,9 +161,14 @@ impl State {
         self.finish(End::Failed(Some(e)));
     }
 
-    /// Writes queued frames while the socket takes them, then flushes. `Err` fails the
-    /// connection (done by the caller). Returns whether frames left the queue.
-    fn drain(&mut self, cx: &mut Context<'_>, max: usize) -> Result<bool, TransportError> {
+    /// Writes queued frames while the socket takes them, then flushes (fed frames too). `Err`
+    /// fails the connection (done by the caller). Returns whether frames left the queue.
+    fn drain(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        unflushed: &AtomicBool,
+    ) -> Result<bool, TransportError> {
         let Some(ws) = self.ws.as_mut() else {
             return Ok(false);
         };
@@ -182,14 +186,9 @@ impl State {
                 moved = true;
             }
         }
-        match Pin::new(ws).poll_flush(cx) {
-            Poll::Ready(Err(e)) => Err(socket_error(e, max)),
-            Poll::Ready(Ok(())) => {
-                self.unflushed = false;
-                Ok(moved)
-            }
-            Poll::Pending => Ok(moved),
-        }
+        flush_ws(ws, unflushed, cx, max)
+            .map(|()| moved)
+            .map_err(|(e, _)| e)
     }
 }
 
@@ -206,7 +205,6 @@ impl Core {
                 reader: None,
                 reader_waiting: false,
                 pong_due: None,
-                unflushed: false,
             }),
             room: Notify::new(),
             unflushed: AtomicBool::new(false),
@@ -269,11 +267,10 @@ impl Core {
             Poll::Ready(Ok(())) => match Pin::new(&mut *ws).start_send(m) {
                 Err(e) => Err((socket_error(e, max), None)),
                 Ok(()) if !flush => {
-                    st.unflushed = true;
                     self.unflushed.store(true, Ordering::Release);
                     Ok(())
                 }
-                Ok(()) => flush_ws(ws, &mut st.unflushed, &mut cx, max),
+                Ok(()) => flush_ws(ws, &self.unflushed, &mut cx, max),
             },
         };
         self.after_write(guard, result)
@@ -287,25 +284,29 @@ impl Core {
         }
         let mut guard = self.lock();
         let st = &mut *guard;
-        if !st.is_open() || !st.unflushed {
-            // The driver flushed them meanwhile.
+        if !st.is_open() {
+            // Nothing will go out any more.
             self.unflushed.store(false, Ordering::Release);
+            return;
+        }
+        // Flushed meanwhile, by the driver or by another task's write.
+        if !self.unflushed.load(Ordering::Acquire) {
             return;
         }
         let Some(ws) = st.ws.as_mut() else {
             return;
         };
         let mut cx = Context::from_waker(st.driver.as_ref().unwrap_or(Waker::noop()));
-        let result = flush_ws(ws, &mut st.unflushed, &mut cx, self.limits.max_message_size);
+        let result = flush_ws(ws, &self.unflushed, &mut cx, self.limits.max_message_size);
         let _ = self.after_write(guard, result);
     }
 
+    /// What a write came to: a socket failure ends the connection here.
     fn after_write(
         &self,
         mut guard: MutexGuard<'_, State>,
         result: Result<(), (TransportError, Option<Message>)>,
     ) -> Write {
-        self.unflushed.store(guard.unflushed, Ordering::Release);
         match result {
             Ok(()) => Write::Accepted,
             Err((e, unsent)) => {
@@ -443,7 +444,7 @@ impl Core {
                 return Poll::Ready(());
             }
             let max = self.limits.max_message_size;
-            match st.drain(cx, max) {
+            match st.drain(cx, max, &self.unflushed) {
                 Ok(true) => {
                     drop(st);
                     self.room.notify_waiters();
@@ -573,14 +574,14 @@ enum KeepAlive {
 /// wakes.
 fn flush_ws(
     ws: &mut Ws,
-    unflushed: &mut bool,
+    unflushed: &AtomicBool,
     cx: &mut Context<'_>,
     max: usize,
 ) -> Result<(), (TransportError, Option<Message>)> {
     match Pin::new(ws).poll_flush(cx) {
         Poll::Ready(Err(e)) => Err((socket_error(e, max), None)),
         Poll::Ready(Ok(())) => {
-            *unflushed = false;
+            unflushed.store(false, Ordering::Release);
             Ok(())
         }
         Poll::Pending => Ok(()),

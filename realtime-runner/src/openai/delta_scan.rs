@@ -9,6 +9,8 @@
 /// The fields of a delta, borrowed from the frame.
 #[derive(Debug, PartialEq)]
 pub(super) struct Delta<'a> {
+    /// The event's `type` (which delta it is, if one at all).
+    pub(super) kind: &'a str,
     pub(super) response_id: &'a str,
     pub(super) item_id: &'a str,
     pub(super) content_index: i64,
@@ -25,7 +27,7 @@ pub(super) fn scan(text: &str) -> Option<Delta<'_>> {
         return None;
     }
     i += 1;
-    let mut seen_type = false;
+    let mut kind = None;
     let mut event_id = None;
     let mut response_id = None;
     let mut item_id = None;
@@ -41,10 +43,7 @@ pub(super) fn scan(text: &str) -> Option<Delta<'_>> {
         }
         i = skip_ws(b, i + 1);
         i = match key {
-            "type" if !seen_type => {
-                seen_type = true;
-                checked_string(text, i)?.1
-            }
+            "type" => once(&mut kind, checked_string(text, i)?)?,
             "event_id" => once(&mut event_id, checked_string(text, i)?)?,
             "response_id" => once(&mut response_id, checked_string(text, i)?)?,
             "item_id" => once(&mut item_id, checked_string(text, i)?)?,
@@ -60,12 +59,13 @@ pub(super) fn scan(text: &str) -> Option<Delta<'_>> {
             _ => return None,
         }
     }
-    if skip_ws(b, i + 1) != b.len() || !seen_type {
+    if skip_ws(b, i + 1) != b.len() {
         return None;
     }
     event_id?;
     output_index?;
     Some(Delta {
+        kind: kind?,
         response_id: response_id?,
         item_id: item_id?,
         content_index: content_index?,
@@ -155,6 +155,7 @@ mod tests {
         assert_eq!(
             scan(PLAIN),
             Some(Delta {
+                kind: "response.output_audio.delta",
                 response_id: "r1",
                 item_id: "i1",
                 content_index: 2,
@@ -162,7 +163,7 @@ mod tests {
             })
         );
         // Any key order, and whitespace anywhere JSON allows it.
-        let spaced = "\n { \"delta\" : \"AAAA\" ,\t\"content_index\":2,\"item_id\":\"i1\",\r\n\"output_index\":0,\"response_id\":\"r1\",\"event_id\":\"e1\",\"type\":\"x\" } \n";
+        let spaced = "\n { \"delta\" : \"AAAA\" ,\t\"content_index\":2,\"item_id\":\"i1\",\r\n\"output_index\":0,\"response_id\":\"r1\",\"event_id\":\"e1\",\"type\":\"response.output_audio.delta\" } \n";
         assert_eq!(scan(spaced), scan(PLAIN));
         assert_eq!(
             scan(&PLAIN.replace(":2,", ":-7,")).unwrap().content_index,

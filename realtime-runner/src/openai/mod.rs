@@ -249,16 +249,15 @@ fn shared<T: Clone + PartialEq<str> + for<'a> From<&'a str>>(last: &mut Option<T
 /// from the frame: most of a response's traffic skips the typed event and its copies. `None`
 /// for anything else, or anything unusual (the full decode then reports it).
 fn fast_delta<P: Adapter>(text: &str, last: &mut LastIds) -> Option<ModelEvent> {
-    let kind = realtime_protocol::peek_event_type(text).ok()?;
-    let audio = if kind.as_ref() == P::AUDIO_DELTA {
-        true
-    } else if kind.as_ref() == P::TRANSCRIPT_DELTA {
-        false
-    } else {
-        return None;
+    let is_delta = |kind: &str| match kind {
+        k if k == P::AUDIO_DELTA => Some(true),
+        k if k == P::TRANSCRIPT_DELTA => Some(false),
+        _ => None,
     };
-    // The plain form the service sends is scanned; anything else goes through serde.
+    // The plain form the service sends is scanned, its type with it; anything else goes
+    // through serde.
     if let Some(d) = delta_scan::scan(text) {
+        let audio = is_delta(d.kind)?;
         if !audio && !delta_scan::plain(d.delta) {
             return None;
         }
@@ -272,6 +271,7 @@ fn fast_delta<P: Adapter>(text: &str, last: &mut LastIds) -> Option<ModelEvent> 
             last,
         );
     }
+    let audio = is_delta(&realtime_protocol::peek_event_type(text).ok()?)?;
     let d: DeltaRef<'_> = serde_json::from_str(text).ok()?;
     delta_event(
         audio,
@@ -702,7 +702,7 @@ impl<P: Adapter> ModelSender for Sender<P> {
     }
 
     async fn close(&self) {
-        self.tx.flush();
+        // The close handshake writes fed frames first.
         let _ = self.tx.close().await;
         if let Some(rec) = &self.rec {
             rec.end();

@@ -14,7 +14,9 @@ use crate::config::RunConfig;
 use crate::error::{Result, RunnerError};
 use crate::events::{ClosedBy, ConnectionStatus, ErrorEvent, ErrorKind, SessionEvent};
 use crate::history::{History, HistoryItem};
-use crate::model::{ModelEventStream, ModelInput, ModelSender, RealtimeModel, UserMessage};
+use crate::model::{
+    ModelEvent, ModelEventStream, ModelInput, ModelSender, RealtimeModel, UserMessage,
+};
 use crate::playback::PlaybackTracker;
 use crate::settings::{agent_settings, AudioFormat, SessionSettings};
 use futures_util::future::BoxFuture;
@@ -25,6 +27,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -34,9 +37,14 @@ use tokio_util::sync::CancellationToken;
 /// [`crate::RealtimeSession::close`] returns within a second whatever the peer does.
 const CLOSE_HANDSHAKE_BUDGET: Duration = Duration::from_millis(500);
 
-/// How many turns of the loop may pass, while it never waits, before what it fed is
+/// How many events the loop may handle, while it never waits, before what it fed is
 /// flushed: a few microseconds of delay at most, for far fewer writes.
 const MAX_UNFLUSHED_TURNS: u32 = 8;
+
+/// How many model events already read may be handled in one turn of the loop before it looks
+/// at its other sources again (closing, finished tool tasks). The application's commands
+/// still come first: a burst ends as soon as one is queued.
+const MODEL_BURST: u32 = 32;
 
 /// A reply owed to the caller of `send_message`.
 pub(super) type Reply = oneshot::Sender<Result<()>>;
@@ -89,6 +97,8 @@ pub(super) struct Loop<Ctx> {
     pub(super) closed_by: ClosedBy,
     /// What was fed must go out at the end of this turn of the loop (a barge-in, a command).
     pub(super) flush_now: bool,
+    /// Events handled since the last flush while the loop never waited.
+    pub(super) unflushed_turns: u32,
 }
 
 impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
@@ -100,7 +110,6 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
         // What the loop sends is fed, not flushed (see `send`); the writes of one burst leave
         // together when the loop is about to wait.
         let mut flusher = Arc::clone(&self.sender);
-        let mut unflushed_turns = 0u32;
         loop {
             let stalled = self.out.is_stalled();
             let flow = {
@@ -130,7 +139,7 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
                             self.on_reconnect_step(step).await
                         }
                         ev = self.events.next(), if !stalled && self.reconnecting.is_none() => match ev {
-                            Some(ev) => self.on_model_event(ev).await,
+                            Some(ev) => self.on_model_burst(ev, &commands).await,
                             None => self.on_disconnect(None),
                         },
                     }
@@ -149,19 +158,61 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
             if matches!(flow, Flow::Stop) {
                 break;
             }
-            // While events keep coming the loop never waits; a bounded number of turns
-            // later what it fed goes out anyway, and a barge-in goes out at once.
-            unflushed_turns += 1;
-            if self.flush_now || unflushed_turns >= MAX_UNFLUSHED_TURNS {
-                self.flush_now = false;
-                unflushed_turns = 0;
-                self.sender.flush();
-            }
+            self.settle();
             if !Arc::ptr_eq(&flusher, &self.sender) {
                 flusher = Arc::clone(&self.sender);
             }
         }
         self.shutdown().await;
+    }
+
+    /// After each handled event or command. While events keep coming the loop never waits;
+    /// a bounded number of events later what it fed goes out anyway, and a barge-in or a
+    /// command goes out at once.
+    fn settle(&mut self) {
+        self.unflushed_turns += 1;
+        if self.flush_now || self.unflushed_turns >= MAX_UNFLUSHED_TURNS {
+            self.flush_now = false;
+            self.unflushed_turns = 0;
+            self.sender.flush();
+        }
+    }
+
+    /// Handles `first`, then the model events already read behind it, without going back
+    /// through the loop's `select!` for each: a burst of deltas is one turn of the loop.
+    ///
+    /// The burst ends at the first event not ready yet, when the application queued a
+    /// command (commands keep their priority), when the event queue fills (the loop then
+    /// stalls), when something must go out at once (a barge-in), when the connection ends,
+    /// and after [`MODEL_BURST`] events.
+    async fn on_model_burst(
+        &mut self,
+        first: ModelEvent,
+        commands: &mpsc::Receiver<Command<Ctx>>,
+    ) -> Flow {
+        let mut flow = self.on_model_event(first).await;
+        for _ in 1..MODEL_BURST {
+            if matches!(flow, Flow::Stop)
+                || self.flush_now
+                || self.out.is_stalled()
+                || self.reconnecting.is_some()
+                || !commands.is_empty()
+            {
+                break;
+            }
+            // Only what is ready now: a pending poll registers this task, as the
+            // `select!` would.
+            let next =
+                std::future::poll_fn(|cx| Poll::Ready(self.events.poll_next_unpin(cx))).await;
+            let ev = match next {
+                Poll::Pending => break,
+                Poll::Ready(Some(ev)) => ev,
+                Poll::Ready(None) => return self.on_disconnect(None),
+            };
+            self.settle();
+            flow = self.on_model_event(ev).await;
+        }
+        flow
     }
 
     async fn shutdown(&mut self) {

@@ -280,6 +280,18 @@ pub(super) fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
 impl Adapter for Beta {
     const AUDIO_DELTA: &'static str = "response.audio.delta";
     const TRANSCRIPT_DELTA: &'static str = "response.audio_transcript.delta";
+    const IGNORED: &'static [&'static str] = &[
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.audio_transcript.done",
+        "response.text.done",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "rate_limits.updated",
+        "input_audio_buffer.committed",
+        "input_audio_buffer.cleared",
+    ];
+    type Usage = realtime_protocol::beta::ResponseUsage;
 
     fn encode(input: ModelInput) -> Result<Vec<Encoded<ClientEvent>>, RunnerError> {
         use Encoded::{Event, Text};

@@ -363,6 +363,18 @@ pub(crate) fn session(s: &SessionSettings) -> ga::SessionCreateRequest {
 impl Adapter for Ga {
     const AUDIO_DELTA: &'static str = "response.output_audio.delta";
     const TRANSCRIPT_DELTA: &'static str = "response.output_audio_transcript.delta";
+    const IGNORED: &'static [&'static str] = &[
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.output_audio_transcript.done",
+        "response.output_text.done",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "rate_limits.updated",
+        "input_audio_buffer.committed",
+        "input_audio_buffer.cleared",
+    ];
+    type Usage = realtime_protocol::ga::ResponseUsage;
 
     fn encode(input: ModelInput) -> Result<Vec<Encoded<ClientEvent>>, RunnerError> {
         use Encoded::{Event, Text};

@@ -5,6 +5,7 @@
 mod beta;
 mod delta_scan;
 mod ga;
+mod lean;
 mod mcp;
 mod record;
 mod transcription;
@@ -248,39 +249,69 @@ fn shared<T: Clone + PartialEq<str> + for<'a> From<&'a str>>(last: &mut Option<T
 /// The audio or transcript delta event of `text` when its `type` is `P`'s, decoded straight
 /// from the frame: most of a response's traffic skips the typed event and its copies. `None`
 /// for anything else, or anything unusual (the full decode then reports it).
+#[cfg(test)]
 fn fast_delta<P: Adapter>(text: &str, last: &mut LastIds) -> Option<ModelEvent> {
+    match fast::<P>(text, last) {
+        lean::Lean::Event(ev)
+            if matches!(
+                ev,
+                ModelEvent::AudioDelta { .. } | ModelEvent::TranscriptDelta { .. }
+            ) =>
+        {
+            Some(ev)
+        }
+        _ => None,
+    }
+}
+
+/// The fast paths, without the typed event: audio and transcript deltas (most of a
+/// response's traffic) decoded straight from the frame, then the lean decode of the other
+/// frequent events (`lean.rs`). [`lean::Lean::Full`] for anything else, or anything unusual
+/// (the full decode then reports it).
+fn fast<P: Adapter>(text: &str, last: &mut LastIds) -> lean::Lean {
+    use lean::Lean;
     let is_delta = |kind: &str| match kind {
         k if k == P::AUDIO_DELTA => Some(true),
         k if k == P::TRANSCRIPT_DELTA => Some(false),
         _ => None,
     };
+    let event = |ev: Option<ModelEvent>| ev.map_or(Lean::Full, Lean::Event);
     // The plain form the service sends is scanned, its type with it; anything else goes
     // through serde.
     if let Some(d) = delta_scan::scan(text) {
-        let audio = is_delta(d.kind)?;
+        let Some(audio) = is_delta(d.kind) else {
+            return lean::decode::<P>(d.kind, text);
+        };
         if !audio && !delta_scan::plain(d.delta) {
-            return None;
+            return Lean::Full;
         }
         let delta = std::borrow::Cow::Borrowed(d.delta);
-        return delta_event(
+        return event(delta_event(
             audio,
             d.response_id,
             d.item_id,
             d.content_index,
             delta,
             last,
-        );
+        ));
     }
-    let audio = is_delta(&realtime_protocol::peek_event_type(text).ok()?)?;
-    let d: DeltaRef<'_> = serde_json::from_str(text).ok()?;
-    delta_event(
+    let Ok(kind) = realtime_protocol::peek_event_type(text) else {
+        return Lean::Full;
+    };
+    let Some(audio) = is_delta(&kind) else {
+        return lean::decode::<P>(&kind, text);
+    };
+    let Ok(d) = serde_json::from_str::<DeltaRef<'_>>(text) else {
+        return Lean::Full;
+    };
+    event(delta_event(
         audio,
         &d.response_id,
         &d.item_id,
         d.content_index,
         d.delta,
         last,
-    )
+    ))
 }
 
 fn delta_event(
@@ -321,6 +352,11 @@ pub(crate) trait Adapter: Protocol {
     const AUDIO_DELTA: &'static str;
     /// The wire type of the deltas of the assistant's audio transcript.
     const TRANSCRIPT_DELTA: &'static str;
+    /// The wire types of the events [`Adapter::decode`] turns into nothing (without raw
+    /// events): the lean decode only checks that they are JSON.
+    const IGNORED: &'static [&'static str];
+    /// A response's usage object.
+    type Usage: WireUsage + serde::de::DeserializeOwned;
 
     /// The wire events for one input. Audio appends are pre-encoded text for speed.
     ///
@@ -738,10 +774,13 @@ impl<P: Adapter> Stream for Events<P> {
                     if let Some(rec) = &this.rec {
                         rec.server(text.as_str());
                     }
-                    // Audio and transcript deltas, most of the traffic, skip the typed event.
+                    // Deltas, most of the traffic, and the other frequent events skip the
+                    // typed event.
                     if !this.raw {
-                        if let Some(ev) = fast_delta::<P>(text.as_str(), &mut this.last_ids) {
-                            return Poll::Ready(Some(ev));
+                        match fast::<P>(text.as_str(), &mut this.last_ids) {
+                            lean::Lean::Event(ev) => return Poll::Ready(Some(ev)),
+                            lean::Lean::Nothing => continue,
+                            lean::Lean::Full => {}
                         }
                     }
                     match P::decode_server(text.as_str()) {

@@ -27,7 +27,7 @@ const CLOSE_GRACE: Duration = Duration::from_millis(800);
 
 pub(super) struct Inner<Ctx> {
     pub(super) commands: mpsc::Sender<Command<Ctx>>,
-    pub(super) events: Mutex<mpsc::Receiver<SessionEvent>>,
+    pub(super) events: Mutex<super::queue::EventRx>,
     pub(super) shared: Arc<Shared>,
     pub(super) task: Mutex<Option<JoinHandle<()>>>,
     pub(super) finished: watch::Receiver<bool>,

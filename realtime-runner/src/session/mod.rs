@@ -24,6 +24,7 @@ mod mcp;
 mod mcp_flow;
 mod model_events;
 mod outbox;
+mod queue;
 mod reconnect;
 mod responses;
 mod shared;
@@ -64,7 +65,7 @@ pub(crate) struct SessionSetup<Ctx> {
 
 pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> RealtimeSession<Ctx> {
     let (cmd_tx, cmd_rx) = mpsc::channel(crate::config::defaults::COMMAND_QUEUE);
-    let (ev_tx, ev_rx) = mpsc::channel(setup.config.event_queue);
+    let (ev_tx, ev_rx) = queue::channel(setup.config.event_queue);
     let (fin_tx, fin_rx) = watch::channel(false);
     let shared = Arc::new(Shared::default());
     if let Ok(mut a) = shared.agent.lock() {

@@ -9,25 +9,25 @@
 //! [`EventQueuePolicy::DropAudioWhenFull`], audio that finds the queue full is dropped and
 //! counted instead ([`SessionEvent::EventsDropped`] reports it in order, where the gap is).
 
+use super::queue::{EventTx, TrySendError};
 use crate::config::EventQueuePolicy;
 use crate::events::SessionEvent;
 use realtime_protocol::ResponseId;
 use std::collections::VecDeque;
-use tokio::sync::mpsc;
 
 /// While the backlog holds this many events, commands wait too (only closing goes on): a
 /// bound on what an application that sends commands but never reads can pile up.
 pub(super) const BACKLOG_LIMIT: usize = 256;
 
 pub(super) struct Outbox {
-    tx: mpsc::Sender<SessionEvent>,
+    tx: EventTx,
     backlog: VecDeque<SessionEvent>,
     policy: EventQueuePolicy,
     dropped: u64,
 }
 
 impl Outbox {
-    pub(super) fn new(tx: mpsc::Sender<SessionEvent>, policy: EventQueuePolicy) -> Self {
+    pub(super) fn new(tx: EventTx, policy: EventQueuePolicy) -> Self {
         Self {
             tx,
             backlog: VecDeque::new(),
@@ -59,8 +59,8 @@ impl Outbox {
         }
         match self.tx.try_send(ev) {
             // A closed queue means every handle is gone; the task is being aborted anyway.
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-            Err(mpsc::error::TrySendError::Full(ev)) => self.backlog.push_back(ev),
+            Ok(()) | Err(TrySendError::Closed) => {}
+            Err(TrySendError::Full(ev)) => self.backlog.push_back(ev),
         }
     }
 
@@ -78,23 +78,16 @@ impl Outbox {
     ///
     /// Cancel safe: an event leaves the backlog only together with its queue slot.
     pub(super) async fn flush(&mut self) {
-        match self.tx.reserve().await {
-            Ok(permit) => {
-                if let Some(ev) = self.backlog.pop_front() {
-                    permit.send(ev);
-                }
-            }
-            Err(_) => {
-                // Nobody reads any more.
-                self.backlog.clear();
-                return;
-            }
+        if !self.tx.room().await {
+            // Nobody reads any more.
+            self.backlog.clear();
+            return;
         }
         while let Some(ev) = self.backlog.pop_front() {
             if let Err(e) = self.tx.try_send(ev) {
                 match e {
-                    mpsc::error::TrySendError::Full(ev) => self.backlog.push_front(ev),
-                    mpsc::error::TrySendError::Closed(_) => self.backlog.clear(),
+                    TrySendError::Full(ev) => self.backlog.push_front(ev),
+                    TrySendError::Closed => self.backlog.clear(),
                 }
                 break;
             }
@@ -149,7 +142,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_fills_the_backlog_in_order_and_flush_drains_it() {
-        let (tx, mut rx) = mpsc::channel(2);
+        let (tx, mut rx) = crate::session::queue::channel(2);
         let mut out = Outbox::new(tx, EventQueuePolicy::Wait);
         for i in 0..5 {
             out.push(SessionEvent::Connection {
@@ -178,7 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropped_audio_is_counted_where_the_gap_is() {
-        let (tx, mut rx) = mpsc::channel(1);
+        let (tx, mut rx) = crate::session::queue::channel(1);
         let mut out = Outbox::new(tx, EventQueuePolicy::DropAudioWhenFull);
         out.push(audio("r", 1));
         out.push(audio("r", 1));
@@ -197,7 +190,7 @@ mod tests {
 
     #[tokio::test]
     async fn interrupted_audio_leaves_the_backlog_and_finish_keeps_the_rest() {
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = crate::session::queue::channel(1);
         let mut out = Outbox::new(tx, EventQueuePolicy::Wait);
         out.push(connected());
         out.push(audio("r1", 10));

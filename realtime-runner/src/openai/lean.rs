@@ -51,20 +51,23 @@ struct ResponseRef<U> {
 /// The lean decode of an event of type `kind` (not a delta: those have their own path).
 pub(super) fn decode<P: Adapter>(kind: &str, text: &str) -> Lean {
     match kind {
-        "response.created" => match serde_json::from_str::<ResponseEvent<P::Usage>>(text) {
-            Ok(e) => Lean::Event(ModelEvent::ResponseCreated {
-                response_id: e.response.id.unwrap_or_default().into(),
-            }),
-            Err(_) => Lean::Full,
-        },
-        "response.done" => match serde_json::from_str::<ResponseEvent<P::Usage>>(text) {
-            Ok(e) => Lean::Event(ModelEvent::ResponseDone {
-                response_id: e.response.id.unwrap_or_default().into(),
-                status: e.response.status.unwrap_or_else(|| "completed".into()),
-                usage: e.response.usage.map(|u| u.usage()),
-            }),
-            Err(_) => Lean::Full,
-        },
+        "response.created" | "response.done" => {
+            let Ok(ResponseEvent { response: r, .. }) =
+                serde_json::from_str::<ResponseEvent<P::Usage>>(text)
+            else {
+                return Lean::Full;
+            };
+            let response_id = r.id.unwrap_or_default().into();
+            Lean::Event(if kind == "response.created" {
+                ModelEvent::ResponseCreated { response_id }
+            } else {
+                ModelEvent::ResponseDone {
+                    response_id,
+                    status: r.status.unwrap_or_else(|| "completed".into()),
+                    usage: r.usage.map(|u| u.usage()),
+                }
+            })
+        }
         k if P::IGNORED.contains(&k) => match serde_json::from_str::<IgnoredAny>(text) {
             Ok(_) => Lean::Nothing,
             Err(_) => Lean::Full,

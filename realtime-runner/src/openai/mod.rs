@@ -246,9 +246,8 @@ fn shared<T: Clone + PartialEq<str> + for<'a> From<&'a str>>(last: &mut Option<T
     }
 }
 
-/// The audio or transcript delta event of `text` when its `type` is `P`'s, decoded straight
-/// from the frame: most of a response's traffic skips the typed event and its copies. `None`
-/// for anything else, or anything unusual (the full decode then reports it).
+/// For the tests: the audio or transcript delta event [`fast`] makes of `text`; `None` for
+/// anything else.
 #[cfg(test)]
 fn fast_delta<P: Adapter>(text: &str, last: &mut LastIds) -> Option<ModelEvent> {
     match fast::<P>(text, last) {

@@ -39,7 +39,7 @@ const CLOSE_HANDSHAKE_BUDGET: Duration = Duration::from_millis(500);
 
 /// How many events the loop may handle, while it never waits, before what it fed is
 /// flushed: a few microseconds of delay at most, for far fewer writes.
-const MAX_UNFLUSHED_TURNS: u32 = 8;
+const MAX_UNFLUSHED_EVENTS: u32 = 8;
 
 /// How many model events already read may be handled in one turn of the loop before it looks
 /// at its other sources again (closing, finished tool tasks). The application's commands
@@ -98,7 +98,7 @@ pub(super) struct Loop<Ctx> {
     /// What was fed must go out at the end of this turn of the loop (a barge-in, a command).
     pub(super) flush_now: bool,
     /// Events handled since the last flush while the loop never waited.
-    pub(super) unflushed_turns: u32,
+    pub(super) unflushed_events: u32,
 }
 
 impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
@@ -170,10 +170,10 @@ impl<Ctx: Send + Sync + 'static> Loop<Ctx> {
     /// a bounded number of events later what it fed goes out anyway, and a barge-in or a
     /// command goes out at once.
     fn settle(&mut self) {
-        self.unflushed_turns += 1;
-        if self.flush_now || self.unflushed_turns >= MAX_UNFLUSHED_TURNS {
+        self.unflushed_events += 1;
+        if self.flush_now || self.unflushed_events >= MAX_UNFLUSHED_EVENTS {
             self.flush_now = false;
-            self.unflushed_turns = 0;
+            self.unflushed_events = 0;
             self.sender.flush();
         }
     }

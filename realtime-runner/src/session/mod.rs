@@ -109,7 +109,7 @@ pub(crate) fn spawn<Ctx: Send + Sync + 'static>(setup: SessionSetup<Ctx>) -> Rea
         cancel: cancel.clone(),
         closed_by: crate::events::ClosedBy::Client,
         flush_now: false,
-        unflushed_turns: 0,
+        unflushed_events: 0,
         sip_call_id: setup.sip_call_id,
     };
     let span = trace::session_span(looped.config.dialect, looped.agent.name());

@@ -291,6 +291,7 @@ impl Adapter for Beta {
         "input_audio_buffer.committed",
         "input_audio_buffer.cleared",
     ];
+    const LEAN_ITEMS: bool = false;
     type Usage = realtime_protocol::beta::ResponseUsage;
 
     fn encode(input: ModelInput) -> Result<Vec<Encoded<ClientEvent>>, RunnerError> {

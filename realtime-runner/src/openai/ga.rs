@@ -14,6 +14,36 @@ use realtime_protocol::{Ga, ItemId};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+/// A user message's content part, from its wire fields.
+pub(super) fn user_part(
+    kind: Option<&str>,
+    text: Option<String>,
+    transcript: Option<String>,
+    image_url: Option<String>,
+) -> ContentPart {
+    match kind {
+        Some("input_audio") => ContentPart::InputAudio { transcript },
+        Some("input_image") => ContentPart::InputImage { image_url },
+        _ => ContentPart::InputText {
+            text: text.unwrap_or_default(),
+        },
+    }
+}
+
+/// An assistant message's content part, from its wire fields.
+pub(super) fn assistant_part(
+    kind: Option<&str>,
+    text: Option<String>,
+    transcript: Option<String>,
+) -> ContentPart {
+    match kind {
+        Some("output_audio") | Some("audio") => ContentPart::audio(transcript),
+        _ => ContentPart::Text {
+            text: text.unwrap_or_default(),
+        },
+    }
+}
+
 fn item_from_wire(item: ga::ConversationItem) -> HistoryItem {
     let id = |i: Option<ItemId>| i.unwrap_or_default();
     let status = |s: Option<&str>| s.map(str::to_owned);
@@ -25,16 +55,13 @@ fn item_from_wire(item: ga::ConversationItem) -> HistoryItem {
             content: m
                 .content
                 .into_iter()
-                .map(|p| match p.r#type.as_ref().map(|t| t.as_str()) {
-                    Some("input_audio") => ContentPart::InputAudio {
-                        transcript: p.transcript,
-                    },
-                    Some("input_image") => ContentPart::InputImage {
-                        image_url: p.image_url,
-                    },
-                    _ => ContentPart::InputText {
-                        text: p.text.unwrap_or_default(),
-                    },
+                .map(|p| {
+                    user_part(
+                        p.r#type.as_ref().map(|t| t.as_str()),
+                        p.text,
+                        p.transcript,
+                        p.image_url,
+                    )
                 })
                 .collect(),
         },
@@ -57,11 +84,8 @@ fn item_from_wire(item: ga::ConversationItem) -> HistoryItem {
             content: m
                 .content
                 .into_iter()
-                .map(|p| match p.r#type.as_ref().map(|t| t.as_str()) {
-                    Some("output_audio") | Some("audio") => ContentPart::audio(p.transcript),
-                    _ => ContentPart::Text {
-                        text: p.text.unwrap_or_default(),
-                    },
+                .map(|p| {
+                    assistant_part(p.r#type.as_ref().map(|t| t.as_str()), p.text, p.transcript)
                 })
                 .collect(),
         },
@@ -374,6 +398,7 @@ impl Adapter for Ga {
         "input_audio_buffer.committed",
         "input_audio_buffer.cleared",
     ];
+    const LEAN_ITEMS: bool = true;
     type Usage = realtime_protocol::ga::ResponseUsage;
 
     fn encode(input: ModelInput) -> Result<Vec<Encoded<ClientEvent>>, RunnerError> {

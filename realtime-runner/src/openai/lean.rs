@@ -4,7 +4,9 @@
 //! - an event the session ignores (a content part, a finished transcript or text, rate
 //!   limits, ...) is only checked to be JSON;
 //! - `response.created` and `response.done` are read for the fields the session uses (the
-//!   response's id, status and usage), the rest of the response skipped.
+//!   response's id, status and usage), the rest of the response skipped;
+//! - GA's item events are read through one flat struct (`lean_items.rs`) instead of the
+//!   nested decoding of its tagged unions.
 //!
 //! A voice agent is idle most of the time, and after a silence every line of code an event
 //! touches comes from far away: these events came once per turn each, and their full decode
@@ -21,6 +23,8 @@ use serde::Deserialize;
 pub(super) enum Lean {
     /// The session's event.
     Event(ModelEvent),
+    /// Two events, in order (a finished function call's item, then the call).
+    Two(ModelEvent, ModelEvent),
     /// An event the session does not use: nothing.
     Nothing,
     /// Not one of the lean events, or unusual: the full decode.
@@ -68,11 +72,25 @@ pub(super) fn decode<P: Adapter>(kind: &str, text: &str) -> Lean {
                 }
             })
         }
-        k if P::IGNORED.contains(&k) => match serde_json::from_str::<IgnoredAny>(text) {
-            Ok(_) => Lean::Nothing,
-            Err(_) => Lean::Full,
-        },
+        // Every item event: GA's items are tagged unions, read lean in `lean_items.rs`.
+        "response.output_item.added"
+        | "response.output_item.done"
+        | "conversation.item.added"
+        | "conversation.item.done"
+            if P::LEAN_ITEMS =>
+        {
+            super::lean_items::decode(kind, text)
+        }
+        k if P::IGNORED.contains(&k) => ignored(text),
         _ => Lean::Full,
+    }
+}
+
+/// An event the session ignores: checked to be JSON.
+fn ignored(text: &str) -> Lean {
+    match serde_json::from_str::<IgnoredAny>(text) {
+        Ok(_) => Lean::Nothing,
+        Err(_) => Lean::Full,
     }
 }
 
@@ -102,6 +120,7 @@ mod tests {
             let text = entry["event"].to_string();
             let got = match fast::<P>(&text, &mut LastIds::default()) {
                 Lean::Event(ev) => vec![format!("{ev:?}")],
+                Lean::Two(a, b) => vec![format!("{a:?}"), format!("{b:?}")],
                 Lean::Nothing => Vec::new(),
                 Lean::Full => continue,
             };

@@ -6,6 +6,7 @@ mod beta;
 mod delta_scan;
 mod ga;
 mod lean;
+mod lean_items;
 mod mcp;
 mod record;
 mod transcription;
@@ -354,6 +355,9 @@ pub(crate) trait Adapter: Protocol {
     /// The wire types of the events [`Adapter::decode`] turns into nothing (without raw
     /// events): the lean decode only checks that they are JSON.
     const IGNORED: &'static [&'static str];
+    /// Whether the item events are read lean (`lean_items.rs`): GA's, whose items are tagged
+    /// unions with a costly nested decode. Beta's items are one flat struct already.
+    const LEAN_ITEMS: bool;
     /// A response's usage object.
     type Usage: WireUsage + serde::de::DeserializeOwned;
 
@@ -778,6 +782,10 @@ impl<P: Adapter> Stream for Events<P> {
                     if !this.raw {
                         match fast::<P>(text.as_str(), &mut this.last_ids) {
                             lean::Lean::Event(ev) => return Poll::Ready(Some(ev)),
+                            lean::Lean::Two(first, second) => {
+                                this.pending.push_back(second);
+                                return Poll::Ready(Some(first));
+                            }
                             lean::Lean::Nothing => continue,
                             lean::Lean::Full => {}
                         }

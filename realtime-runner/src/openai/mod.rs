@@ -10,6 +10,7 @@ mod lean_items;
 mod mcp;
 mod record;
 mod transcription;
+mod wire_text;
 
 pub use record::{AudioPayloads, Recording};
 
@@ -703,6 +704,9 @@ impl<P: Adapter> Sender<P> {
 
     async fn write(&self, input: ModelInput, flush: bool) -> Result<(), RunnerError> {
         if let ModelInput::Raw(text) = input {
+            return self.write_text(text, flush).await;
+        }
+        if let Some(text) = wire_text::encode(&input) {
             return self.write_text(text, flush).await;
         }
         let events = P::encode(input)?;

@@ -169,20 +169,8 @@ pub(super) fn decode(kind: &str, text: &str) -> Lean {
             let Some(item) = e.item.into_history() else {
                 return Lean::Full;
             };
-            let call = match &item {
-                HistoryItem::FunctionCall {
-                    item_id,
-                    call_id,
-                    name,
-                    arguments,
-                    ..
-                } if kind == "response.output_item.done" => Some(ModelEvent::FunctionCall {
-                    call_id: call_id.clone(),
-                    name: name.clone(),
-                    arguments: arguments.clone(),
-                    item_id: item_id.clone(),
-                    response_id: Some(e.response_id),
-                }),
+            let call = match kind {
+                "response.output_item.done" => super::call_of(&item, e.response_id),
                 _ => None,
             };
             let updated = ModelEvent::ItemUpdated {

@@ -94,22 +94,7 @@ macro_rules! decode_server_event {
                 }),
                 ServerEvent::ResponseOutputItemDone(e) => {
                     let item = item_from_wire(e.item);
-                    let call = match &item {
-                        HistoryItem::FunctionCall {
-                            item_id,
-                            call_id,
-                            name,
-                            arguments,
-                            ..
-                        } => Some(ModelEvent::FunctionCall {
-                            call_id: call_id.clone(),
-                            name: name.clone(),
-                            arguments: arguments.clone(),
-                            item_id: item_id.clone(),
-                            response_id: Some(e.response_id.clone()),
-                        }),
-                        _ => None,
-                    };
+                    let call = super::call_of(&item, e.response_id);
                     $out.push_back(ModelEvent::ItemUpdated {
                         item,
                         previous_item_id: None,
@@ -376,6 +361,29 @@ pub(crate) trait Adapter: Protocol {
 pub(crate) enum Encoded<E> {
     Event(E),
     Text(String),
+}
+
+/// The function call a finished output item asks for, if it is one.
+pub(crate) fn call_of(
+    item: &crate::history::HistoryItem,
+    response_id: realtime_protocol::ResponseId,
+) -> Option<ModelEvent> {
+    match item {
+        crate::history::HistoryItem::FunctionCall {
+            item_id,
+            call_id,
+            name,
+            arguments,
+            ..
+        } => Some(ModelEvent::FunctionCall {
+            call_id: call_id.clone(),
+            name: name.clone(),
+            arguments: arguments.clone(),
+            item_id: item_id.clone(),
+            response_id: Some(response_id),
+        }),
+        _ => None,
+    }
 }
 
 /// An error and its cause, in one line.

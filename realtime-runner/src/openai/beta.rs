@@ -2,7 +2,8 @@
 //! `conversation.item.created`, a flat session.
 
 use super::ga::{noise, settings_eagerness};
-use super::{audio_append_json, index, ms, usage, Adapter, Encoded};
+use super::wire_text::audio_append_json;
+use super::{index, ms, usage, Adapter, Encoded};
 use crate::error::RunnerError;
 use crate::history::{ContentPart, HistoryItem, Role};
 use crate::model::{ModelEvent, ModelInput, RawServerEvent, ServerError, UserContent};
@@ -280,17 +281,8 @@ pub(super) fn session(s: &SessionSettings) -> beta::SessionCreateRequest {
 impl Adapter for Beta {
     const AUDIO_DELTA: &'static str = "response.audio.delta";
     const TRANSCRIPT_DELTA: &'static str = "response.audio_transcript.delta";
-    const IGNORED: &'static [&'static str] = &[
-        "response.content_part.added",
-        "response.content_part.done",
-        "response.audio_transcript.done",
-        "response.text.done",
-        "response.function_call_arguments.delta",
-        "response.function_call_arguments.done",
-        "rate_limits.updated",
-        "input_audio_buffer.committed",
-        "input_audio_buffer.cleared",
-    ];
+    const IGNORED: &'static [&'static str] =
+        &["response.audio_transcript.done", "response.text.done"];
     const LEAN_ITEMS: bool = false;
     type Usage = realtime_protocol::beta::ResponseUsage;
 

@@ -1,7 +1,8 @@
 //! The GA dialect: `response.output_audio.*`, `conversation.item.added/done`, nested
 //! `session.audio`.
 
-use super::{audio_append_json, index, mcp, ms, usage, Adapter, Encoded};
+use super::wire_text::audio_append_json;
+use super::{index, mcp, ms, usage, Adapter, Encoded};
 use crate::error::RunnerError;
 use crate::history::{ContentPart, HistoryItem, Role};
 use crate::mcp::McpEvent;
@@ -388,15 +389,8 @@ impl Adapter for Ga {
     const AUDIO_DELTA: &'static str = "response.output_audio.delta";
     const TRANSCRIPT_DELTA: &'static str = "response.output_audio_transcript.delta";
     const IGNORED: &'static [&'static str] = &[
-        "response.content_part.added",
-        "response.content_part.done",
         "response.output_audio_transcript.done",
         "response.output_text.done",
-        "response.function_call_arguments.delta",
-        "response.function_call_arguments.done",
-        "rate_limits.updated",
-        "input_audio_buffer.committed",
-        "input_audio_buffer.cleared",
     ];
     const LEAN_ITEMS: bool = true;
     type Usage = realtime_protocol::ga::ResponseUsage;

@@ -81,10 +81,22 @@ pub(super) fn decode<P: Adapter>(kind: &str, text: &str) -> Lean {
         {
             super::lean_items::decode(kind, text)
         }
-        k if P::IGNORED.contains(&k) => ignored(text),
+        k if IGNORED_BOTH.contains(&k) || P::IGNORED.contains(&k) => ignored(text),
         _ => Lean::Full,
     }
 }
+
+/// The wire types, spelled alike in both dialects, of the events [`Adapter::decode`] turns
+/// into nothing (without raw events); each dialect adds its own in [`Adapter::IGNORED`].
+const IGNORED_BOTH: &[&str] = &[
+    "response.content_part.added",
+    "response.content_part.done",
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.done",
+    "rate_limits.updated",
+    "input_audio_buffer.committed",
+    "input_audio_buffer.cleared",
+];
 
 /// An event the session ignores: checked to be JSON.
 fn ignored(text: &str) -> Lean {

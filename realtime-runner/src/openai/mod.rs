@@ -338,8 +338,9 @@ pub(crate) trait Adapter: Protocol {
     const AUDIO_DELTA: &'static str;
     /// The wire type of the deltas of the assistant's audio transcript.
     const TRANSCRIPT_DELTA: &'static str;
-    /// The wire types of the events [`Adapter::decode`] turns into nothing (without raw
-    /// events): the lean decode only checks that they are JSON.
+    /// The dialect's own wire types of the events [`Adapter::decode`] turns into nothing
+    /// (without raw events), besides those both dialects spell alike (`lean::IGNORED_BOTH`):
+    /// the lean decode only checks that they are JSON.
     const IGNORED: &'static [&'static str];
     /// Whether the item events are read lean (`lean_items.rs`): GA's, whose items are tagged
     /// unions with a costly nested decode. Beta's items are one flat struct already.
@@ -392,16 +393,6 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
     }
-}
-
-/// `{"type":"input_audio_buffer.append","audio":"<base64>"}`, built without serde.
-pub(crate) fn audio_append_json(pcm: &[u8]) -> String {
-    let b64 = realtime_protocol::audio::encode_base64(pcm);
-    let mut s = String::with_capacity(b64.len() + 52);
-    s.push_str(r#"{"type":"input_audio_buffer.append","audio":""#);
-    s.push_str(&b64);
-    s.push_str(r#""}"#);
-    s
 }
 
 /// The OpenAI Realtime API (or Azure, or a compatible server) as a [`RealtimeModel`].

@@ -247,7 +247,7 @@ impl<P: TxDialect> TranscriberSender for TxSender<P> {
     async fn send(&self, input: TranscriberInput) -> Result<(), RunnerError> {
         let text = match input {
             TranscriberInput::Update(s) => P::update(&s),
-            TranscriberInput::Audio(pcm) => super::audio_append_json(&pcm),
+            TranscriberInput::Audio(pcm) => super::wire_text::audio_append_json(&pcm),
             TranscriberInput::Commit => r#"{"type":"input_audio_buffer.commit"}"#.to_owned(),
             TranscriberInput::Clear => r#"{"type":"input_audio_buffer.clear"}"#.to_owned(),
         };

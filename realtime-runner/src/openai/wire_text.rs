@@ -69,6 +69,16 @@ pub(super) fn encode(input: &ModelInput) -> Option<String> {
     Some(out)
 }
 
+/// `{"type":"input_audio_buffer.append","audio":"<base64>"}`, built without serde.
+pub(crate) fn audio_append_json(pcm: &[u8]) -> String {
+    let b64 = realtime_protocol::audio::encode_base64(pcm);
+    let mut s = String::with_capacity(b64.len() + 52);
+    s.push_str(r#"{"type":"input_audio_buffer.append","audio":""#);
+    s.push_str(&b64);
+    s.push_str(r#""}"#);
+    s
+}
+
 /// `s` as a JSON string: quoted, with `"`, `\` and control characters escaped.
 fn push_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
